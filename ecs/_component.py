@@ -1,0 +1,311 @@
+"""Component types: plain classes whose annotated fields become numpy columns.
+
+A component is declared with the :func:`component` decorator::
+
+    import ecs
+
+    @ecs.component
+    class Position:
+        xy: ecs.f32x2          # a float32 x 2 column: one (N, 2) array per chunk
+
+    @ecs.component
+    class Health:
+        hp: int                # Python int -> int64 column
+
+    @ecs.component
+    class Name:
+        value: str             # anything non-numeric -> an object field
+
+    @ecs.component
+    class Enemy:               # no fields: a tag
+        pass
+
+The decorator turns the class into a slotted dataclass (so ``Position(xy=(1, 2))`` builds a
+value for ``spawn``) and attaches a :class:`ComponentSpec` describing its fields. Numeric
+fields are stored column-wise; a component with any object field is *object-valued* and is
+kept in a sparse map by default (see ``ecs.storage``).
+
+Field annotations understood:
+
+* ``float``, ``int``, ``bool`` -> float64, int64, bool
+* numpy scalar types (``np.float32``, ``np.uint8`` ...) -> that dtype
+* the aliases exported here (``f32``, ``f32x2``, ``i32`` ...) or any
+  ``Annotated[..., ecs.Field(dtype, shape)]`` for a fixed per-entity shape
+* anything else (``str``, ``list[int]``, your own class) -> an object field
+
+Nothing here touches a world: registering a component with a world is explicit
+(``World(components=[...])`` or ``world.register_component``), so there is no hidden global
+registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, TypeVar, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._errors import ComponentDefinitionError, FieldValueError
+
+__all__ = [
+    "ComponentSpec",
+    "Field",
+    "FieldSpec",
+    "boolean",
+    "component",
+    "component_spec",
+    "f32",
+    "f32x2",
+    "f32x3",
+    "f32x4",
+    "f64",
+    "f64x2",
+    "f64x3",
+    "i32",
+    "i64",
+    "u8",
+    "u32",
+]
+
+T = TypeVar("T")
+
+#: Where the decorator keeps the spec on the class.
+_SPEC_ATTR: Final = "__ecs_component__"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """Marker used inside ``Annotated`` to give a field an exact dtype and per-entity shape.
+
+    ``Annotated[NDArray[np.float64], Field(np.float64, (3, 3))]`` stores a 3x3 matrix per
+    entity: each chunk holds an ``(N, 3, 3)`` array.
+    """
+
+    dtype: Any
+    shape: tuple[int, ...] = ()
+
+
+f32 = Annotated[float, Field(np.float32)]
+f64 = Annotated[float, Field(np.float64)]
+i32 = Annotated[int, Field(np.int32)]
+i64 = Annotated[int, Field(np.int64)]
+u8 = Annotated[int, Field(np.uint8)]
+u32 = Annotated[int, Field(np.uint32)]
+boolean = Annotated[bool, Field(np.bool_)]
+f32x2 = Annotated[NDArray[np.float32], Field(np.float32, (2,))]
+f32x3 = Annotated[NDArray[np.float32], Field(np.float32, (3,))]
+f32x4 = Annotated[NDArray[np.float32], Field(np.float32, (4,))]
+f64x2 = Annotated[NDArray[np.float64], Field(np.float64, (2,))]
+f64x3 = Annotated[NDArray[np.float64], Field(np.float64, (3,))]
+
+_OBJECT: Final = np.dtype(object)
+_PY_SCALARS: Final[dict[Any, np.dtype[Any]]] = {
+    float: np.dtype(np.float64),
+    int: np.dtype(np.int64),
+    bool: np.dtype(np.bool_),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a component: its name, dtype and per-entity shape."""
+
+    name: str
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...] = ()
+
+    @property
+    def is_object(self) -> bool:
+        """True for fields holding arbitrary Python objects."""
+        return self.dtype == _OBJECT
+
+    def empty(self, rows: int) -> NDArray[Any]:
+        """A new zeroed column for ``rows`` entities (``None`` for object fields)."""
+        if self.is_object:
+            return np.full((rows, *self.shape), None, dtype=object)
+        return np.zeros((rows, *self.shape), dtype=self.dtype)
+
+    def coerce_one(self, value: Any, component: str) -> Any:
+        """Convert one entity's value to this field's dtype and shape, or raise.
+
+        Casting follows numpy's ``same_kind`` rule: float64 -> float32 and int -> float are
+        fine, float -> int or str -> float are refused, because silently truncating a
+        position is the kind of bug that takes an afternoon to find.
+        """
+        if self.is_object:
+            return value
+        arr = _as_array(value, self, component)
+        if arr.shape != self.shape:
+            raise FieldValueError(
+                f"component {component}.{self.name}: expected shape {self.shape or 'scalar'}, "
+                f"got {arr.shape or 'scalar'}"
+            )
+        return arr.astype(self.dtype, copy=False) if self.shape else self.dtype.type(arr)
+
+    def coerce_many(self, value: Any, count: int, component: str) -> NDArray[Any]:
+        """Convert values for ``count`` entities to a ``(count, *shape)`` array, or raise.
+
+        A single per-entity value (for example ``(0.0, 1.0)`` for a float32 x 2 field) is
+        broadcast to every entity.
+        """
+        if self.is_object:
+            out = np.empty(count, dtype=object)
+            if isinstance(value, np.ndarray) and value.shape[:1] == (count,):
+                for i, item in enumerate(value.tolist() if value.dtype != object else value):
+                    out[i] = item
+            elif isinstance(value, list | tuple) and len(value) == count:
+                for i, item in enumerate(value):
+                    out[i] = item
+            else:
+                out.fill(value)
+            return out
+        arr = _as_array(value, self, component)
+        want = (count, *self.shape)
+        if arr.shape == want:
+            # A copy: the caller may reuse its array before the command is applied.
+            return arr.astype(self.dtype, copy=True)
+        if arr.shape == self.shape:
+            return np.broadcast_to(arr.astype(self.dtype, copy=False), want)
+        raise FieldValueError(
+            f"component {component}.{self.name}: expected shape {want} "
+            f"(or {self.shape or 'a scalar'} to broadcast), got {arr.shape}"
+        )
+
+
+def _as_array(value: Any, spec: FieldSpec, component: str) -> NDArray[Any]:
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise FieldValueError(
+            f"component {component}.{spec.name}: cannot convert {type(value).__name__} to {spec.dtype}: {exc}"
+        ) from None
+    if arr.dtype == _OBJECT or not np.can_cast(arr.dtype, spec.dtype, casting="same_kind"):
+        raise FieldValueError(
+            f"component {component}.{spec.name}: dtype {arr.dtype} cannot be stored as {spec.dtype} (same_kind casting)"
+        )
+    return arr
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ComponentSpec:
+    """What the library knows about a component type."""
+
+    type: type
+    name: str
+    fields: tuple[FieldSpec, ...]
+    storage_hint: str | None
+
+    @property
+    def is_tag(self) -> bool:
+        """A tag has no fields: it only marks membership."""
+        return not self.fields
+
+    @property
+    def is_object(self) -> bool:
+        """True when any field holds Python objects."""
+        return any(f.is_object for f in self.fields)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise FieldValueError(f"component {self.name} has no field {name!r}")
+
+    def values_of(self, instance: Any) -> dict[str, Any]:
+        """Coerced field values of one component instance."""
+        return {f.name: f.coerce_one(getattr(instance, f.name), self.name) for f in self.fields}
+
+    def make(self, values: dict[str, Any]) -> Any:
+        """Build an instance from stored field values (copies, so callers can keep them)."""
+        return self.type(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in values.items()})
+
+
+def _field_from_annotation(name: str, ann: Any, owner: str) -> FieldSpec:
+    if typing.get_origin(ann) is Annotated:
+        for meta in ann.__metadata__:
+            if isinstance(meta, Field):
+                try:
+                    dtype = np.dtype(meta.dtype)
+                except TypeError as exc:
+                    raise ComponentDefinitionError(
+                        f"component {owner}.{name}: bad dtype {meta.dtype!r}: {exc}"
+                    ) from None
+                if any((not isinstance(d, int)) or d < 1 for d in meta.shape):
+                    raise ComponentDefinitionError(
+                        f"component {owner}.{name}: shape must be positive ints, got {meta.shape}"
+                    )
+                return FieldSpec(name, dtype, tuple(meta.shape))
+        ann = typing.get_args(ann)[0]
+    if ann in _PY_SCALARS:
+        return FieldSpec(name, _PY_SCALARS[ann])
+    if isinstance(ann, type) and issubclass(ann, np.generic) and ann is not np.object_:
+        return FieldSpec(name, np.dtype(ann))
+    return FieldSpec(name, _OBJECT)
+
+
+def _zero_factory(spec: FieldSpec) -> Callable[[], Any]:
+    if spec.is_object:
+        return lambda: None
+    if spec.shape:
+        return lambda: np.zeros(spec.shape, spec.dtype)
+    scalar = spec.dtype.type(0)
+    return lambda: scalar
+
+
+@overload
+def component(cls: type[T], /) -> type[T]: ...
+@overload
+def component(*, storage: str | None = None) -> Callable[[type[T]], type[T]]: ...
+def component(cls: type[T] | None = None, /, *, storage: str | None = None) -> type[T] | Callable[[type[T]], type[T]]:
+    """Turn a class with annotated fields into a component type.
+
+    ``storage`` names the default backend when the component is registered with a world
+    (``"archetype"``, ``"dense"``, ``"sparse"`` or a custom one); the world may override it.
+    Every field gets a default (zero, or ``None`` for object fields) so components can be
+    built positionally or by keyword.
+    """
+
+    def wrap(klass: type[T]) -> type[T]:
+        if not isinstance(klass, type):
+            raise ComponentDefinitionError(f"@component expects a class, got {klass!r}")
+        try:
+            hints = typing.get_type_hints(klass, include_extras=True)
+        except Exception as exc:
+            raise ComponentDefinitionError(
+                f"component {klass.__qualname__}: cannot resolve field annotations: {exc}"
+            ) from exc
+        own = [n for n in inspect.get_annotations(klass) if not n.startswith("_")]
+        specs = tuple(_field_from_annotation(n, hints[n], klass.__qualname__) for n in own)
+        for spec in specs:
+            if spec.name not in klass.__dict__:
+                setattr(klass, spec.name, dataclasses.field(default_factory=_zero_factory(spec)))
+        data_cls = dataclass(slots=True, eq=False)(klass)
+        setattr(
+            data_cls,
+            _SPEC_ATTR,
+            ComponentSpec(type=data_cls, name=data_cls.__qualname__, fields=specs, storage_hint=storage),
+        )
+        return data_cls
+
+    if cls is not None:
+        return wrap(cls)
+    return wrap
+
+
+def component_spec(ctype: type) -> ComponentSpec:
+    """The spec the :func:`component` decorator attached to ``ctype``."""
+    spec = getattr(ctype, _SPEC_ATTR, None)
+    if not isinstance(spec, ComponentSpec) or spec.type is not ctype:
+        raise ComponentDefinitionError(
+            f"{getattr(ctype, '__qualname__', ctype)!r} is not a component type; decorate it with @ecs.component"
+        )
+    return spec

@@ -1,0 +1,770 @@
+"""The World: entities, their components, and resources.
+
+::
+
+    import numpy as np
+    import ecs
+
+    @ecs.component
+    class Position:
+        xy: ecs.f32x2
+
+    @ecs.component
+    class Velocity:
+        xy: ecs.f32x2
+
+    world = ecs.World(components=[Position, Velocity])
+    ids = world.spawn_batch(1000, {Position: {"xy": np.zeros((1000, 2))}, Velocity: (1.0, 0.5)})
+    for batch in world.query(Position, Velocity):
+        batch[Position].xy += batch[Velocity].xy * 0.016
+    print(world.get(ids[0], Position))
+
+Direct calls (``spawn``, ``destroy``, ``add``, ``remove``) change the world immediately and
+raise on a stale id. They are for setup, tools and tests; inside a tick, systems record
+commands instead (``ctx.commands``), because changing tables while a query iterates them
+would move rows under its feet. The world refuses direct structural changes while any
+query is running (:class:`StructuralChangeError`).
+
+Every structural operation is vectorised per archetype: destroying 1k entities costs a few
+numpy calls per table they live in, whatever the world's size, and queries' cached
+archetype lists are only appended to when a new archetype appears, never rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, cast, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._commands import (
+    ADD,
+    DESTROY,
+    REMOVE,
+    SET_RESOURCE,
+    SPAWN,
+    SPAWN_BATCH,
+    ApplyStats,
+    CommandBuffer,
+    PendingBatch,
+    PendingEntity,
+    _batch_values,
+)
+from ._component import ComponentSpec, component_spec
+from ._entity import DEAD, INDEX_MASK, EntityID, EntityRegistry, describe
+from ._errors import (
+    CommandError,
+    ComponentDefinitionError,
+    DuplicateComponentError,
+    MissingComponentError,
+    ResourceError,
+    StaleEntityError,
+    StorageError,
+    StructuralChangeError,
+    UnregisteredComponentError,
+)
+from ._query import Batch, ComponentView, make_gathered, readonly
+from .storage import (
+    DEFAULT_CHUNK_ROWS,
+    Archetype,
+    ArchetypeStorage,
+    ComponentStorage,
+    DenseStorage,
+    SparseStorage,
+    StorageFactory,
+)
+
+__all__ = ["World", "WorldStats"]
+
+T = TypeVar("T")
+ARCHETYPE: Final = "archetype"
+_EMPTY_IDS: Final = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(slots=True)
+class WorldStats:
+    """Counters a host or the profiler may read; they only ever grow."""
+
+    stale_commands: int = 0
+    archetypes_created: int = 0
+    buffers_applied: int = 0
+
+
+def _as_ids(target: Any) -> NDArray[np.int64]:
+    if isinstance(target, int | np.integer) and not isinstance(target, bool):
+        return np.array([int(target)], dtype=np.int64)
+    arr = np.asarray(target)
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        raise StaleEntityError(f"expected an entity id or a 1-D array of ids, got {target!r}", -1)
+    return arr.astype(np.int64, copy=False)
+
+
+class World:
+    """Holds every entity, component value and resource of a game or server."""
+
+    def __init__(
+        self,
+        components: Iterable[type] = (),
+        *,
+        name: str = "world",
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        capacity: int = 1024,
+        seed: int | None = None,
+    ) -> None:
+        if chunk_rows < 16 or chunk_rows & (chunk_rows - 1):
+            raise StorageError(f"chunk_rows must be a power of two >= 16, got {chunk_rows}")
+        self.name = name
+        self.chunk_rows = chunk_rows
+        self.registry = EntityRegistry(capacity)
+        self.stats = WorldStats()
+        self._specs: dict[type, ComponentSpec] = {}
+        self._names: dict[str, type] = {}
+        self._order: dict[type, int] = {}
+        self._kind: dict[type, str] = {}
+        self._storages: dict[type, ComponentStorage] = {}
+        self._factories: dict[str, StorageFactory] = {
+            "dense": lambda spec: DenseStorage(spec, capacity),
+            "sparse": SparseStorage,
+        }
+        self._archetypes: list[Archetype] = []
+        self._by_set: dict[frozenset[type], Archetype] = {}
+        self._edges: dict[tuple[int, type, bool], Archetype] = {}
+        self._query_cache: dict[tuple[frozenset[type], frozenset[type]], list[Archetype]] = {}
+        self._resources: dict[type, Any] = {}
+        self._iterating = 0
+        self._locked_by: str | None = None
+        self._root = self._archetype_for(frozenset())
+        for ctype in components:
+            self.register_component(ctype)
+        self.add_resource(np.random.default_rng(seed), np.random.Generator)
+
+    def __repr__(self) -> str:
+        return (
+            f"World({self.name!r}: {len(self)} entities, {len(self._specs)} components, "
+            f"{len(self._archetypes)} archetypes)"
+        )
+
+    def __len__(self) -> int:
+        """Number of live entities."""
+        return len(self.registry)
+
+    # -- registration ------------------------------------------------------------------------
+    def register_storage(self, name: str, factory: StorageFactory) -> None:
+        """Make a custom storage backend available under ``name``."""
+        if name == ARCHETYPE or name in self._factories:
+            raise StorageError(f"storage {name!r} is already registered")
+        self._factories[name] = factory
+
+    def register_component(self, ctype: type, storage: str | None = None) -> ComponentSpec:
+        """Register a component type; ``storage`` overrides the type's default backend.
+
+        Registering the same type again with the same storage is a no-op.
+        """
+        spec = component_spec(ctype)
+        kind = storage or spec.storage_hint or ("sparse" if spec.is_object else ARCHETYPE)
+        if ctype in self._specs:
+            if self._kind[ctype] != kind:
+                raise StorageError(
+                    f"component {spec.name} is already registered with storage {self._kind[ctype]!r}, not {kind!r}"
+                )
+            return spec
+        other = self._names.get(spec.name)
+        if other is not None:
+            raise ComponentDefinitionError(
+                f"two different component types are named {spec.name!r} "
+                f"({other.__module__} and {ctype.__module__}); names must be unique in a world"
+            )
+        if kind == ARCHETYPE:
+            store: ComponentStorage = ArchetypeStorage(spec, self._locate)
+        else:
+            factory = self._factories.get(kind)
+            if factory is None:
+                raise StorageError(
+                    f"component {spec.name}: unknown storage {kind!r}; known: {sorted([ARCHETYPE, *self._factories])}"
+                )
+            store = factory(spec)
+            if not isinstance(store, ComponentStorage):
+                raise StorageError(f"storage {kind!r} built {store!r}, which lacks the ComponentStorage methods")
+        self._specs[ctype] = spec
+        self._names[spec.name] = ctype
+        self._order[ctype] = len(self._order)
+        self._kind[ctype] = kind
+        self._storages[ctype] = store
+        return spec
+
+    @property
+    def components(self) -> tuple[type, ...]:
+        """Registered component types, in registration order."""
+        return tuple(self._specs)
+
+    def is_registered(self, ctype: type) -> bool:
+        return ctype in self._specs
+
+    def storage_kind(self, ctype: type) -> str:
+        """The backend name a registered component uses."""
+        self._spec(ctype)
+        return self._kind[ctype]
+
+    def storage(self, ctype: type) -> ComponentStorage:
+        """The storage object of a registered component."""
+        self._spec(ctype)
+        return self._storages[ctype]
+
+    def spec(self, ctype: type) -> ComponentSpec:
+        """The spec of a registered component."""
+        return self._spec(ctype)
+
+    def component_named(self, name: str) -> type:
+        """The registered component type with this name."""
+        try:
+            return self._names[name]
+        except KeyError:
+            raise UnregisteredComponentError(f"no component named {name!r} is registered") from None
+
+    def _spec(self, ctype: Any) -> ComponentSpec:
+        spec = self._specs.get(ctype)
+        if spec is None:
+            if isinstance(ctype, type) and hasattr(ctype, "__ecs_component__"):
+                raise UnregisteredComponentError(
+                    f"component {ctype.__qualname__} is not registered with world {self.name!r}; "
+                    "call world.register_component first"
+                )
+            raise UnregisteredComponentError(f"{ctype!r} is not a component type (decorate it with @ecs.component)")
+        return spec
+
+    # -- resources ----------------------------------------------------------------------------
+    def add_resource(self, value: Any, key: type | None = None) -> None:
+        """Store a singleton, keyed by ``key`` or by its own type."""
+        rtype = key if key is not None else type(value)
+        if key is not None and not isinstance(value, key):
+            raise ResourceError(f"resource of type {type(value).__name__} is not a {key.__qualname__}")
+        self._resources[rtype] = value
+
+    def resource(self, key: type[T]) -> T:
+        """The resource stored under ``key``."""
+        try:
+            return cast(T, self._resources[key])
+        except KeyError:
+            raise ResourceError(f"world {self.name!r} holds no resource {key.__qualname__}") from None
+
+    def has_resource(self, key: type) -> bool:
+        return key in self._resources
+
+    def remove_resource(self, key: type) -> None:
+        if self._resources.pop(key, None) is None:
+            raise ResourceError(f"world {self.name!r} holds no resource {key.__qualname__}")
+
+    @property
+    def resources(self) -> Mapping[type, Any]:
+        """All resources, read-only mapping."""
+        return dict(self._resources)
+
+    # -- archetypes -----------------------------------------------------------------------------
+    @property
+    def archetypes(self) -> tuple[Archetype, ...]:
+        return tuple(self._archetypes)
+
+    def _archetype_for(self, types: frozenset[type]) -> Archetype:
+        arch = self._by_set.get(types)
+        if arch is not None:
+            return arch
+        ordered = tuple(sorted(types, key=self._order.__getitem__))
+        stored = tuple(self._specs[t] for t in ordered if self._kind[t] == ARCHETYPE)
+        arch = Archetype(len(self._archetypes), ordered, stored, self.chunk_rows)
+        self._archetypes.append(arch)
+        self._by_set[types] = arch
+        self.stats.archetypes_created += 1
+        # Incremental cache maintenance: a new table joins the queries it matches; nothing
+        # else is invalidated.
+        for (inc, exc), matches in self._query_cache.items():
+            if inc <= types and not (exc & types):
+                matches.append(arch)
+        return arch
+
+    def _edge(self, arch: Archetype, ctype: type, add: bool) -> Archetype:
+        key = (arch.id, ctype, add)
+        dst = self._edges.get(key)
+        if dst is None:
+            dst = self._archetype_for(arch.type_set | {ctype} if add else arch.type_set - {ctype})
+            self._edges[key] = dst
+        return dst
+
+    def matching(self, include: frozenset[type], exclude: frozenset[type] = frozenset()) -> list[Archetype]:
+        """Archetypes holding every ``include`` and no ``exclude`` component (cached)."""
+        key = (include, exclude)
+        cached = self._query_cache.get(key)
+        if cached is None:
+            cached = [a for a in self._archetypes if include <= a.type_set and not (exclude & a.type_set)]
+            self._query_cache[key] = cached
+        return cached
+
+    def _locate(self, indices: NDArray[np.int64]) -> list[tuple[Archetype, NDArray[np.int64], NDArray[np.intp]]]:
+        aids = self.registry.archetype_of[indices]
+        rows = self.registry.row_of[indices]
+        out = []
+        for aid in np.unique(aids).tolist():
+            if aid == DEAD:
+                continue
+            pos = np.flatnonzero(aids == aid)
+            out.append((self._archetypes[aid], rows[pos].astype(np.int64), pos))
+        return out
+
+    # -- structural guard ------------------------------------------------------------------------
+    def _guard(self, what: str) -> None:
+        if self._iterating or self._locked_by is not None:
+            where = f"while {self._locked_by} runs" if self._locked_by else "while a query is iterating"
+            raise StructuralChangeError(
+                f"world.{what}() {where}; record it with the system's command buffer (ctx.commands) instead"
+            )
+
+    def lock(self, owner: str | None) -> None:
+        """Refuse direct structural changes while ``owner`` (a group name) runs; None unlocks.
+
+        The scheduler calls this around work groups; hosts rarely need it.
+        """
+        self._locked_by = owner
+
+    # -- direct entity API ----------------------------------------------------------------------
+    def spawn(self, *components: Any) -> EntityID:
+        """Create one entity with these component instances and return its id."""
+        self._guard("spawn")
+        buf = CommandBuffer(self)
+        token = buf.spawn(*components)
+        self._apply_spawn_run(buf._cmds[0][1], buf._cmds[0][2], [token])
+        assert token.entity is not None
+        return EntityID(token.entity)
+
+    def spawn_batch(self, count: int, components: Mapping[type, Any]) -> NDArray[np.int64]:
+        """Create ``count`` entities at once; see :meth:`CommandBuffer.spawn_batch` for values."""
+        self._guard("spawn_batch")
+        if not isinstance(count, int | np.integer) or count < 0:
+            raise CommandError(f"spawn_batch: count must be a non-negative int, got {count!r}")
+        values = {ctype: _batch_values(self._spec(ctype), given, int(count)) for ctype, given in components.items()}
+        return self._spawn(tuple(values), int(count), values)
+
+    def destroy(self, target: int | NDArray[np.integer[Any]] | Iterable[int]) -> None:
+        """Destroy one entity or an array of them; any stale id raises and nothing changes."""
+        self._guard("destroy")
+        ids = _as_ids(target)
+        self._check_alive(ids, "destroy")
+        idx = ids & INDEX_MASK
+        uniq, counts = np.unique(idx, return_counts=True)
+        if len(uniq) != len(idx):
+            dup = int(ids[idx == uniq[counts > 1][0]][0])
+            raise StaleEntityError(f"destroy: {describe(dup)} appears twice", dup)
+        self._destroy(idx)
+
+    def add(self, target: Any, component: Any, values: Any = None) -> None:
+        """Add (or overwrite) a component on one entity or many; stale ids raise."""
+        self._guard("add")
+        ids = _as_ids(target)
+        self._check_alive(ids, "add")
+        buf = CommandBuffer(self)
+        buf.add(ids, component, values)
+        cmd = buf._cmds[0]
+        self._add(ids & INDEX_MASK, cmd[1], cmd[3])
+
+    def remove(self, target: Any, component: type) -> None:
+        """Remove a component from one entity or many (absent: nothing happens); stale ids raise."""
+        self._guard("remove")
+        ids = _as_ids(target)
+        self._check_alive(ids, "remove")
+        self._remove(ids & INDEX_MASK, self._spec(component).type)
+
+    def _check_alive(self, ids: NDArray[np.int64], what: str) -> None:
+        ok = self.registry.alive_mask(ids)
+        if not ok.all():
+            bad = int(ids[np.flatnonzero(~ok)[0]])
+            raise StaleEntityError(f"{what}: {describe(bad)} is not alive (stale or never spawned)", bad)
+
+    def is_alive(self, eid: int) -> bool:
+        return self.registry.is_alive(eid)
+
+    def entities(self) -> NDArray[np.int64]:
+        """Ids of every live entity, sorted by slot."""
+        return self.registry.alive_ids()
+
+    def components_of(self, eid: int) -> tuple[type, ...]:
+        """The component types an entity has."""
+        idx = self.registry.check(eid)
+        return self._archetypes[int(self.registry.archetype_of[idx])].types
+
+    def has(self, eid: int, ctype: type) -> bool:
+        """True when the live entity ``eid`` has ``ctype`` (stale ids raise)."""
+        idx = self.registry.check(eid)
+        return ctype in self._archetypes[int(self.registry.archetype_of[idx])].type_set
+
+    def get(self, eid: int, ctype: type[T]) -> T:
+        """A copy of one entity's component (the slow, per-entity path).
+
+        Mutating the returned object does not change the world; use :meth:`set`, or a query
+        for anything done to many entities.
+        """
+        spec = self._spec(ctype)
+        idx = self.registry.check(eid)
+        arch = self._archetypes[int(self.registry.archetype_of[idx])]
+        if ctype not in arch.type_set:
+            raise MissingComponentError(f"{describe(eid)} has no component {spec.name}")
+        one = np.array([idx], dtype=np.int64)
+        store = self._storages[ctype]
+        if self._kind[ctype] == ARCHETYPE:
+            row = np.array([int(self.registry.row_of[idx])], dtype=np.int64)
+            vals = {f.name: arch.read(row, ctype, f.name)[0] for f in spec.fields}
+        else:
+            vals = {f.name: store.gather(one, f.name)[0] for f in spec.fields}
+        return cast(T, spec.make(vals))
+
+    def set(self, eid: int, value: Any) -> None:
+        """Overwrite the values of a component the entity already has (not structural)."""
+        spec = self._spec(type(value))
+        idx = self.registry.check(eid)
+        arch = self._archetypes[int(self.registry.archetype_of[idx])]
+        if spec.type not in arch.type_set:
+            raise MissingComponentError(f"{describe(eid)} has no component {spec.name}; use add()")
+        vals = spec.values_of(value)
+        one = np.array([idx], dtype=np.int64)
+        for f in spec.fields:
+            col = f.coerce_many(vals[f.name], 1, spec.name)
+            if self._kind[spec.type] == ARCHETYPE:
+                arch.write(np.array([int(self.registry.row_of[idx])], dtype=np.int64), spec.type, f.name, col)
+            else:
+                self._storages[spec.type].scatter(one, f.name, col)
+
+    # -- queries -----------------------------------------------------------------------------------
+    def query(
+        self,
+        *components: type,
+        without: Iterable[type] = (),
+        with_: Iterable[type] = (),
+        readonly: Iterable[type] = (),
+    ) -> Iterator[Batch]:
+        """Batches of every entity holding all ``components`` (and ``with_``) and none of ``without``.
+
+        ``readonly`` components arrive as non-writable arrays. Systems get the same thing
+        through ``ctx.query``, where read-only is decided by their declared access.
+        """
+        comps = tuple(components)
+        seen: set[type] = set()
+        for c in comps:
+            self._spec(c)
+            if c in seen:
+                raise DuplicateComponentError(f"query: component {c.__qualname__} given twice")
+            seen.add(c)
+        exc = frozenset(without)
+        inc = frozenset(comps) | frozenset(with_)
+        for c in exc | inc:
+            self._spec(c)
+        return self._iterate(comps, self.matching(inc, exc), frozenset(readonly))
+
+    def _iterate(self, comps: tuple[type, ...], archetypes: list[Archetype], ro: frozenset[type]) -> Iterator[Batch]:
+        kinds = [(c, self._kind[c] == ARCHETYPE, c not in ro) for c in comps]
+        self._iterating += 1
+        try:
+            for arch in list(archetypes):
+                if not arch.length:
+                    continue
+                for chunk, n in arch.filled_chunks():
+                    views: dict[type, ComponentView] = {}
+                    gathered = []
+                    ids = readonly(chunk.entities[:n])
+                    for ctype, in_table, writable in kinds:
+                        if in_table:
+                            cols = chunk.columns[ctype]
+                            if writable:
+                                arrays = {name: col[:n] for name, col in cols.items()}
+                            else:
+                                arrays = {name: readonly(col[:n]) for name, col in cols.items()}
+                            views[ctype] = ComponentView(ctype, arrays, writable)
+                        else:
+                            view = make_gathered(ctype, self._storages[ctype], ids & INDEX_MASK, writable)
+                            views[ctype] = view
+                            gathered.append(view)
+                    batch = Batch(ids, views, gathered)  # type: ignore[arg-type]
+                    try:
+                        yield batch
+                    finally:
+                        batch.close()
+        finally:
+            self._iterating -= 1
+
+    def count(self, *components: type, without: Iterable[type] = (), with_: Iterable[type] = ()) -> int:
+        """How many entities a query would visit (no iteration)."""
+        inc = frozenset(components) | frozenset(with_)
+        for c in inc | frozenset(without):
+            self._spec(c)
+        return sum(a.length for a in self.matching(inc, frozenset(without)))
+
+    @overload
+    def single(self, ctype: type[T]) -> tuple[EntityID, T]: ...
+    @overload
+    def single(self, ctype: type[T], *, default: None) -> tuple[EntityID, T] | None: ...
+    def single(self, ctype: type[T], **kw: Any) -> tuple[EntityID, T] | None:
+        """The one entity holding ``ctype`` (a player, say) and a copy of its component."""
+        found = [a for a in self.matching(frozenset({ctype})) if a.length]
+        total = sum(a.length for a in found)
+        if total != 1:
+            if "default" in kw and total == 0:
+                return None
+            raise MissingComponentError(f"single({ctype.__qualname__}): expected exactly one entity, found {total}")
+        eid = EntityID(int(found[0].entity_ids()[0]))
+        return eid, self.get(eid, ctype)
+
+    # -- commands ------------------------------------------------------------------------------------
+    def commands(self) -> CommandBuffer:
+        """A new, empty command buffer for this world."""
+        return CommandBuffer(self)
+
+    def apply(self, buffer: CommandBuffer) -> ApplyStats:
+        """Apply a command buffer in order and clear it; see :mod:`ecs._commands` for the rules."""
+        if buffer.world is not self:
+            raise CommandError("apply: this buffer was created for another world")
+        self._guard("apply")
+        stats = ApplyStats()
+        for cmd in buffer._cmds:
+            kind = cmd[0]
+            if kind == SPAWN:
+                self._apply_spawn_run(cmd[1], cmd[2], cmd[3])
+                stats.spawned += len(cmd[2])
+                stats.commands += len(cmd[2])
+            elif kind == SPAWN_BATCH:
+                ids = self._spawn(cmd[1], cmd[2], cmd[3])
+                cmd[4].entities = ids
+                cmd[4]._buffer = None
+                stats.spawned += cmd[2]
+                stats.commands += 1
+            elif kind == DESTROY:
+                idx, stale = self._resolve(cmd[2], unique=True)
+                self._destroy(idx)
+                stats.destroyed += len(idx)
+                stats.stale += stale
+                stats.commands += len(cmd[2])
+            elif kind == ADD:
+                ids, stale = self._resolve(cmd[2], unique=False, keep=True)
+                alive = ids >= 0
+                vals = cmd[3] if alive.all() else {k: v[alive] for k, v in cmd[3].items()}
+                self._add(ids[alive], cmd[1], vals)
+                stats.added += int(alive.sum())
+                stats.stale += stale
+                stats.commands += 1
+            elif kind == REMOVE:
+                idx, stale = self._resolve(cmd[2], unique=True)
+                self._remove(idx, cmd[1])
+                stats.removed += len(idx)
+                stats.stale += stale
+                stats.commands += 1
+            elif kind == SET_RESOURCE:
+                self._resources[cmd[1]] = cmd[2]
+                stats.resources += 1
+                stats.commands += 1
+        self.stats.stale_commands += stats.stale
+        self.stats.buffers_applied += 1
+        buffer.clear()
+        return stats
+
+    def _resolve(self, parts: list[Any], unique: bool, keep: bool = False) -> tuple[NDArray[np.int64], int]:
+        """Turn target parts into slot indices of live entities; count the stale ones.
+
+        With ``keep``, the result has one entry per target (-1 where stale), for commands
+        whose values are aligned with their targets.
+        """
+        arrays = []
+        for p in parts:
+            if isinstance(p, PendingEntity):
+                arrays.append(np.array([p.entity if p.entity is not None else -1], dtype=np.int64))
+            elif isinstance(p, PendingBatch):
+                arrays.append(p.entities if p.entities is not None else np.full(p.count, -1, dtype=np.int64))
+            else:
+                arrays.append(p)
+        ids = np.concatenate(arrays) if len(arrays) != 1 else arrays[0]
+        if not len(ids):
+            return _EMPTY_IDS, 0
+        ok = self.registry.alive_mask(ids)
+        if keep:
+            return np.where(ok, ids & INDEX_MASK, -1), int(len(ids) - ok.sum())
+        idx = ids[ok] & INDEX_MASK
+        stale = int(len(ids) - len(idx))
+        if unique and len(idx) > 1:
+            uniq = np.unique(idx)
+            if len(uniq) != len(idx):
+                stale += len(idx) - len(uniq)  # the repeats find the entity already gone
+                # keep first-occurrence order so tables change in a deterministic order
+                _, first = np.unique(idx, return_index=True)
+                idx = idx[np.sort(first)]
+        return idx, stale
+
+    # -- vectorised structural core ------------------------------------------------------------
+    def _apply_spawn_run(
+        self, types: tuple[type, ...], rows: list[dict[type, dict[str, Any]]], tokens: list[PendingEntity]
+    ) -> None:
+        count = len(rows)
+        values: dict[type, dict[str, NDArray[Any]]] = {}
+        for t in types:
+            spec = self._specs[t]
+            per: dict[str, NDArray[Any]] = {}
+            for f in spec.fields:
+                if f.is_object:
+                    col = np.empty(count, dtype=object)
+                    for i, r in enumerate(rows):
+                        col[i] = r[t][f.name]
+                else:
+                    col = np.array([r[t][f.name] for r in rows], dtype=f.dtype).reshape(count, *f.shape)
+                per[f.name] = col
+            values[t] = per
+        ids = self._spawn(types, count, values)
+        for token, eid in zip(tokens, ids.tolist(), strict=True):
+            token.entity = eid
+            token._buffer = None
+
+    def _spawn(
+        self, types: tuple[type, ...], count: int, values: Mapping[type, Mapping[str, NDArray[Any]]]
+    ) -> NDArray[np.int64]:
+        if not count:
+            return _EMPTY_IDS.copy()
+        arch = self._archetype_for(frozenset(types))
+        indices = self.registry.allocate(count)
+        ids = self.registry.ids_of(indices)
+        start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
+        self.registry.set_locations(indices, arch.id, np.arange(start, start + count, dtype=np.int32))
+        for t in types:
+            self._storages[t].insert(indices, values[t])
+        return ids
+
+    def _group(self, idx: NDArray[np.int64]) -> list[tuple[Archetype, NDArray[np.int64], NDArray[np.intp] | None]]:
+        """Split live slot indices by archetype: (archetype, indices, positions or None=all)."""
+        aids = self.registry.archetype_of[idx]
+        first = int(aids[0])
+        if (aids == first).all():
+            return [(self._archetypes[first], idx, None)]
+        out: list[tuple[Archetype, NDArray[np.int64], NDArray[np.intp] | None]] = []
+        for aid in np.unique(aids).tolist():
+            pos = np.flatnonzero(aids == aid)
+            out.append((self._archetypes[aid], idx[pos], pos))
+        return out
+
+    def _destroy(self, idx: NDArray[np.int64]) -> None:
+        if not len(idx):
+            return
+        reg = self.registry
+        for arch, sel, _ in self._group(idx):
+            rows = reg.row_of[sel].astype(np.int64)
+            moved, new_rows = arch.swap_remove(rows)
+            if len(moved):
+                reg.row_of[moved & INDEX_MASK] = new_rows
+            for t in arch.types:
+                self._storages[t].remove(sel)
+        reg.release(idx)
+
+    def _move(
+        self, sel: NDArray[np.int64], src: Archetype, dst: Archetype, extra: Mapping[type, Mapping[str, NDArray[Any]]]
+    ) -> None:
+        """Move live entities ``sel`` (all in ``src``) to ``dst``, taking new columns from ``extra``."""
+        reg = self.registry
+        rows = reg.row_of[sel].astype(np.int64)
+        ids = src.read_ids(rows)
+        data = src.read_rows(rows)
+        values = {s.type: (extra[s.type] if s.type in extra else data[s.type]) for s in dst.stored}
+        start = dst.append(ids, values)
+        moved, new_rows = src.swap_remove(rows)
+        if len(moved):
+            reg.row_of[moved & INDEX_MASK] = new_rows
+        reg.set_locations(sel, dst.id, np.arange(start, start + len(sel), dtype=np.int32))
+
+    def _add(self, idx: NDArray[np.int64], ctype: type, values: Mapping[str, NDArray[Any]]) -> None:
+        if not len(idx):
+            return
+        if len(idx) > 1:
+            # Several values for one entity: the last one wins, as if applied one by one.
+            _, last_rev = np.unique(idx[::-1], return_index=True)
+            if len(last_rev) != len(idx):
+                keep = np.sort(len(idx) - 1 - last_rev)
+                idx = idx[keep]
+                values = {k: v[keep] for k, v in values.items()}
+        in_table = self._kind[ctype] == ARCHETYPE
+        store = self._storages[ctype]
+        for arch, sel, pos in self._group(idx):
+            vals = values if pos is None else {k: v[pos] for k, v in values.items()}
+            if ctype in arch.type_set:
+                if in_table:
+                    rows = self.registry.row_of[sel].astype(np.int64)
+                    for name, col in vals.items():
+                        arch.write(rows, ctype, name, col)
+                else:
+                    for name, col in vals.items():
+                        store.scatter(sel, name, col)
+                continue
+            dst = self._edge(arch, ctype, True)
+            self._move(sel, arch, dst, {ctype: vals} if in_table else {})
+            store.insert(sel, vals)
+
+    def _remove(self, idx: NDArray[np.int64], ctype: type) -> None:
+        if not len(idx):
+            return
+        store = self._storages[ctype]
+        for arch, sel, _ in self._group(idx):
+            if ctype not in arch.type_set:
+                continue
+            self._move(sel, arch, self._edge(arch, ctype, False), {})
+            store.remove(sel)
+
+    # -- inspection ----------------------------------------------------------------------------------
+    def column(self, ctype: type, field: str) -> tuple[NDArray[np.int64], NDArray[Any]]:
+        """(ids, values) of one field for every holder, sorted by id: handy in tests and tools."""
+        spec = self._spec(ctype)
+        spec.field(field)
+        ids_parts, val_parts = [], []
+        for arch in self.matching(frozenset({ctype})):
+            if not arch.length:
+                continue
+            ids = arch.entity_ids()
+            ids_parts.append(ids)
+            if self._kind[ctype] == ARCHETYPE:
+                val_parts.append(arch.column(ctype, field))
+            else:
+                val_parts.append(self._storages[ctype].gather(ids & INDEX_MASK, field))
+        if not ids_parts:
+            return _EMPTY_IDS.copy(), spec.field(field).empty(0)
+        ids = np.concatenate(ids_parts)
+        vals = np.concatenate(val_parts)
+        order = np.argsort(ids, kind="stable")
+        return ids[order], vals[order]
+
+    def memory_usage(self) -> int:
+        """Bytes held by tables, side storages and the registry (numpy buffers only)."""
+        total = sum(a.nbytes() for a in self._archetypes)
+        reg = self.registry
+        total += reg.archetype_of.nbytes + reg.row_of.nbytes + reg.capacity * 4
+        for store in self._storages.values():
+            nbytes = getattr(store, "nbytes", None)
+            if callable(nbytes):
+                total += int(nbytes())
+        return total
+
+    def state_hash(self) -> str:
+        """A stable hex digest of every live entity and component value.
+
+        Equal worlds (same ids, same components, same values) give equal hashes, across runs
+        and processes; this is what the determinism tests and ``--hash`` compare. Object
+        fields are hashed through ``repr``; resources are not included.
+        """
+        h = hashlib.blake2b(digest_size=16)
+        h.update(self.entities().tobytes())
+        for ctype in sorted(self._specs, key=lambda t: self._specs[t].name):
+            spec = self._specs[ctype]
+            h.update(spec.name.encode())
+            if spec.is_tag:
+                ids = np.sort(
+                    np.concatenate([a.entity_ids() for a in self.matching(frozenset({ctype}))] or [_EMPTY_IDS])
+                )
+                h.update(ids.tobytes())
+                continue
+            for f in spec.fields:
+                ids, vals = self.column(ctype, f.name)
+                h.update(ids.tobytes())
+                if f.is_object:
+                    h.update(repr(vals.tolist()).encode())
+                else:
+                    h.update(np.ascontiguousarray(vals).tobytes())
+        return h.hexdigest()
