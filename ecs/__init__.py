@@ -1,5 +1,8 @@
 """ecs: an entity-component-system with a deterministic scheduler, for Python games and servers."""
 
+from ._clock import Clock as Clock
+from ._clock import ManualClock as ManualClock
+from ._clock import MonotonicClock as MonotonicClock
 from ._commands import ApplyStats as ApplyStats
 from ._commands import CommandBuffer as CommandBuffer
 from ._commands import Mark as Mark
@@ -26,5 +29,28 @@ from ._entity import EntityRegistry as EntityRegistry
 from ._errors import *  # noqa: F403
 from ._query import Batch as Batch
 from ._query import ComponentView as ComponentView
+from ._summary import ComponentInfo as ComponentInfo
+from ._summary import GroupInfo as GroupInfo
+from ._summary import GroupSummary as GroupSummary
+from ._summary import PhaseSummary as PhaseSummary
+from ._summary import SchedulerInfo as SchedulerInfo
+from ._summary import SchedulerObserver as SchedulerObserver
+from ._summary import SystemInfo as SystemInfo
+from ._summary import SystemTiming as SystemTiming
+from ._summary import TickSummary as TickSummary
+from ._system import ExecutionContext as ExecutionContext
+from ._system import Interval as Interval
+from ._system import System as System
+from ._system import SystemDescriptor as SystemDescriptor
+from ._system import system as system
 from ._world import World as World
 from ._world import WorldStats as WorldStats
+from .scheduler import ErrorPolicy as ErrorPolicy
+from .scheduler import GroupResult as GroupResult
+from .scheduler import GroupStats as GroupStats
+from .scheduler import Mode as Mode
+from .scheduler import Plugin as Plugin
+from .scheduler import Scheduler as Scheduler
+from .scheduler import SchedulerBuilder as SchedulerBuilder
+from .scheduler import Time as Time
+from .scheduler import WorkGroup as WorkGroup

@@ -242,17 +242,19 @@ class CommandBuffer:
         """Forget every command recorded after ``mark``."""
         if mark.serial != self._serial or mark.commands > len(self._cmds):
             raise CommandError("rewind: this mark belongs to an earlier state of the buffer")
-        n = mark.commands
+        self._truncate(mark.commands, mark.last_size)
+
+    def _truncate(self, n: int, last_size: int) -> None:
+        # The scheduler's unchecked fast path for mark/rewind around every system run.
         del self._cmds[n:]
         if n and self._cmds[-1][0] in (SPAWN, DESTROY):
             last = self._cmds[-1]
-            size = mark.last_size
             if last[0] == SPAWN:
-                for token in last[3][size:]:
+                for token in last[3][last_size:]:
                     token._buffer = None
-                del last[3][size:]
-            del last[2][size:]
-        self._last_size = mark.last_size if n else 0
+                del last[3][last_size:]
+            del last[2][last_size:]
+        self._last_size = last_size if n else 0
 
     def clear(self) -> None:
         """Forget everything (after the buffer was applied, or to discard it)."""

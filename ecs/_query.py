@@ -20,6 +20,7 @@ or by assignment as usual; just do not keep the arrays after the loop.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final, final
 
 import numpy as np
@@ -157,6 +158,43 @@ class Batch:
         """Write gathered dense/sparse fields back. Called by the query between batches."""
         for view in self._gathered:
             view._write_back()
+
+
+def iter_batches(
+    archetypes: list[Any],
+    kinds: list[tuple[type, bool, bool]],
+    storages: dict[type, ComponentStorage],
+) -> Iterator[Batch]:
+    """One batch per filled chunk of each archetype.
+
+    ``kinds`` holds, per queried component, (type, stored in the table?, writable?).
+    Table-stored fields become views of the chunk; others are gathered through
+    ``storages`` and written back when the batch closes.
+    """
+    for arch in list(archetypes):
+        if not arch.length:
+            continue
+        for chunk, n in arch.filled_chunks():
+            views: dict[type, ComponentView] = {}
+            gathered: list[_GatheredView] = []
+            ids = readonly(chunk.entities[:n])
+            for ctype, in_table, writable in kinds:
+                if in_table:
+                    cols = chunk.columns[ctype]
+                    if writable:
+                        arrays = {name: col[:n] for name, col in cols.items()}
+                    else:
+                        arrays = {name: readonly(col[:n]) for name, col in cols.items()}
+                    views[ctype] = ComponentView(ctype, arrays, writable)
+                else:
+                    view = _GatheredView(ctype, storages[ctype], ids & INDEX_MASK, writable)
+                    views[ctype] = view
+                    gathered.append(view)
+            batch = Batch(ids, views, gathered)
+            try:
+                yield batch
+            finally:
+                batch.close()
 
 
 def make_gathered(

@@ -66,7 +66,7 @@ from ._errors import (
     StructuralChangeError,
     UnregisteredComponentError,
 )
-from ._query import Batch, ComponentView, make_gathered, readonly
+from ._query import Batch, iter_batches
 from .storage import (
     DEFAULT_CHUNK_ROWS,
     Archetype,
@@ -463,32 +463,16 @@ class World:
         kinds = [(c, self._kind[c] == ARCHETYPE, c not in ro) for c in comps]
         self._iterating += 1
         try:
-            for arch in list(archetypes):
-                if not arch.length:
-                    continue
-                for chunk, n in arch.filled_chunks():
-                    views: dict[type, ComponentView] = {}
-                    gathered = []
-                    ids = readonly(chunk.entities[:n])
-                    for ctype, in_table, writable in kinds:
-                        if in_table:
-                            cols = chunk.columns[ctype]
-                            if writable:
-                                arrays = {name: col[:n] for name, col in cols.items()}
-                            else:
-                                arrays = {name: readonly(col[:n]) for name, col in cols.items()}
-                            views[ctype] = ComponentView(ctype, arrays, writable)
-                        else:
-                            view = make_gathered(ctype, self._storages[ctype], ids & INDEX_MASK, writable)
-                            views[ctype] = view
-                            gathered.append(view)
-                    batch = Batch(ids, views, gathered)  # type: ignore[arg-type]
-                    try:
-                        yield batch
-                    finally:
-                        batch.close()
+            yield from iter_batches(archetypes, kinds, self._storages)
         finally:
             self._iterating -= 1
+
+    def _query_for(
+        self, comps: tuple[type, ...], inc: frozenset[type], exc: frozenset[type], ro: frozenset[type]
+    ) -> tuple[int, Iterator[Batch]]:
+        """Query entry point for execution contexts (access already checked)."""
+        archs = self.matching(inc, exc)
+        return sum(a.length for a in archs), self._iterate(comps, archs, ro)
 
     def count(self, *components: type, without: Iterable[type] = (), with_: Iterable[type] = ()) -> int:
         """How many entities a query would visit (no iteration)."""
@@ -708,6 +692,34 @@ class World:
                 continue
             self._move(sel, arch, self._edge(arch, ctype, False), {})
             store.remove(sel)
+
+    def _overwrite(self, ids: NDArray[np.int64], ctype: type, values: Mapping[str, NDArray[Any]]) -> int:
+        """Write field values back for those ``ids`` still alive and holding ``ctype``.
+
+        Used to merge an async group's writable copies; returns how many rows were written.
+        """
+        ok = self.registry.alive_mask(ids)
+        if not ok.all():
+            ids = ids[ok]
+            values = {k: v[ok] for k, v in values.items()}
+        if not len(ids):
+            return 0
+        idx = ids & INDEX_MASK
+        written = 0
+        in_table = self._kind[ctype] == ARCHETYPE
+        for arch, sel, pos in self._group(idx):
+            if ctype not in arch.type_set:
+                continue
+            vals = values if pos is None else {k: v[pos] for k, v in values.items()}
+            if in_table:
+                rows = self.registry.row_of[sel].astype(np.int64)
+                for name, col in vals.items():
+                    arch.write(rows, ctype, name, col)
+            else:
+                for name, col in vals.items():
+                    self._storages[ctype].scatter(sel, name, col)
+            written += len(sel)
+        return written
 
     # -- inspection ----------------------------------------------------------------------------------
     def column(self, ctype: type, field: str) -> tuple[NDArray[np.int64], NDArray[Any]]:

@@ -1,0 +1,316 @@
+"""Systems: small typed callables that declare what they touch.
+
+A system is anything with a ``descriptor`` (:class:`SystemDescriptor`) and a
+``run(ctx)`` method. Two ways to write one::
+
+    @ecs.system(reads=(Velocity,), writes=(Position,))
+    def movement(ctx: ecs.ExecutionContext) -> None:
+        for batch in ctx.query(Position, Velocity):
+            batch[Position].xy += batch[Velocity].xy * ctx.dt
+
+    class Spawner:
+        descriptor = ecs.SystemDescriptor("spawner", reads=(SpawnTimer,), interval=ecs.Interval(seconds=0.5))
+
+        def run(self, ctx: ecs.ExecutionContext) -> None:
+            ctx.commands.spawn(Position(xy=(0, 0)), Velocity(xy=(1, 0)))
+
+The declaration is enforced by the data: ``ctx.query`` refuses components outside
+``reads | writes`` (:class:`AccessError` naming system and component), and columns of
+components only *read* arrive as numpy arrays with ``writeable=False``. Structural changes
+(spawn, destroy, add, remove) go through ``ctx.commands``; they are applied at fixed points
+of the tick in a fixed order, so they need no write declaration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload, runtime_checkable
+
+from ._errors import AccessError, EcsError
+
+if TYPE_CHECKING:
+    from ._commands import CommandBuffer
+    from ._query import Batch
+
+__all__ = [
+    "ExecutionContext",
+    "Interval",
+    "System",
+    "SystemDescriptor",
+    "system",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """Run every ``ticks`` ticks, or every ``seconds`` of game time (sum of ``dt``).
+
+    Exactly one of the two must be given. A group or system with an interval runs on the
+    first tick, then whenever the interval has elapsed; other ticks report
+    ``SKIPPED_INTERVAL``. Seconds are game time, so a replay at 10x speed keeps the pattern.
+    """
+
+    ticks: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.ticks is None) == (self.seconds is None):
+            raise EcsError("Interval: give exactly one of ticks= or seconds=")
+        if self.ticks is not None and self.ticks < 1:
+            raise EcsError(f"Interval: ticks must be >= 1, got {self.ticks}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise EcsError(f"Interval: seconds must be > 0, got {self.seconds}")
+
+
+@dataclass(frozen=True, slots=True)
+class SystemDescriptor:
+    """What a system is called and what it touches.
+
+    ``reads`` and ``writes`` list component types and resource types alike; the scheduler
+    tells them apart by what the world has registered. A type in ``writes`` may also be
+    read. ``async_allowed`` marks the system safe to run in an async group (it must then
+    only read, unless its group sets ``allow_writes``).
+    """
+
+    name: str
+    reads: tuple[type, ...] = ()
+    writes: tuple[type, ...] = ()
+    interval: Interval | None = None
+    async_allowed: bool = False
+    doc: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise EcsError(f"SystemDescriptor: name must be a non-empty str, got {self.name!r}")
+        object.__setattr__(self, "reads", tuple(self.reads))
+        object.__setattr__(self, "writes", tuple(self.writes))
+
+    @property
+    def access(self) -> frozenset[type]:
+        """Everything the system may touch."""
+        return frozenset(self.reads) | frozenset(self.writes)
+
+
+@runtime_checkable
+class System(Protocol):
+    """A descriptor plus ``run(ctx)``."""
+
+    @property
+    def descriptor(self) -> SystemDescriptor: ...
+
+    def run(self, ctx: ExecutionContext) -> None: ...
+
+
+class FunctionSystem:
+    """A plain function wrapped by :func:`system`; calling it calls the function."""
+
+    __slots__ = ("__name__", "descriptor", "fn")
+
+    def __init__(self, fn: Callable[[ExecutionContext], None], descriptor: SystemDescriptor) -> None:
+        self.fn = fn
+        self.descriptor = descriptor
+        self.__name__ = descriptor.name
+
+    def run(self, ctx: ExecutionContext) -> None:
+        self.fn(ctx)
+
+    def __call__(self, ctx: ExecutionContext) -> None:
+        self.fn(ctx)
+
+    def __repr__(self) -> str:
+        return f"<system {self.descriptor.name}>"
+
+
+@overload
+def system(fn: Callable[[ExecutionContext], None], /) -> FunctionSystem: ...
+@overload
+def system(
+    *,
+    name: str | None = None,
+    reads: Iterable[type] = (),
+    writes: Iterable[type] = (),
+    interval: Interval | None = None,
+    async_allowed: bool = False,
+) -> Callable[[Callable[[ExecutionContext], None]], FunctionSystem]: ...
+def system(
+    fn: Callable[[ExecutionContext], None] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    reads: Iterable[type] = (),
+    writes: Iterable[type] = (),
+    interval: Interval | None = None,
+    async_allowed: bool = False,
+) -> FunctionSystem | Callable[[Callable[[ExecutionContext], None]], FunctionSystem]:
+    """Decorate ``def f(ctx) -> None`` as a system; the name defaults to the function's."""
+
+    def wrap(f: Callable[[ExecutionContext], None]) -> FunctionSystem:
+        desc = SystemDescriptor(
+            name or f.__name__,
+            reads=tuple(reads),
+            writes=tuple(writes),
+            interval=interval,
+            async_allowed=async_allowed,
+            doc=f.__doc__ or "",
+        )
+        return FunctionSystem(f, desc)
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap
+
+
+class _Source(Protocol):
+    """What a context reads from: the live world, or an async group's frozen copy."""
+
+    def _query_for(
+        self, comps: tuple[type, ...], inc: frozenset[type], exc: frozenset[type], ro: frozenset[type]
+    ) -> tuple[int, Iterator[Batch]]: ...
+
+    def get(self, eid: int, ctype: type[T]) -> T: ...
+
+    def has(self, eid: int, ctype: type) -> bool: ...
+
+    def is_alive(self, eid: int) -> bool: ...
+
+
+@dataclass(slots=True)
+class TickState:
+    """Per-tick values shared by every context (set once per tick, not once per system)."""
+
+    dt: float = 0.0
+    tick: int = 0
+    elapsed: float = 0.0
+
+
+class ExecutionContext:
+    """What a running system sees: time, its queries, its commands, resources and a logger.
+
+    One context exists per system and is reused every tick. Everything it hands out is
+    limited to the system's declared access.
+    """
+
+    __slots__ = (
+        "_allowed",
+        "_components",
+        "_group",
+        "_matched",
+        "_queried",
+        "_readable_res",
+        "_resources",
+        "_source",
+        "_state",
+        "_writable",
+        "_writable_res",
+        "commands",
+        "descriptor",
+        "logger",
+    )
+
+    def __init__(
+        self,
+        descriptor: SystemDescriptor,
+        group: str,
+        state: TickState,
+        commands: CommandBuffer,
+        components: frozenset[type],
+        resources: dict[type, Any],
+    ) -> None:
+        self.descriptor = descriptor
+        self._group = group
+        self._state = state
+        self.commands = commands
+        self._components = components
+        self._allowed = descriptor.access & components
+        self._writable = frozenset(descriptor.writes) & components
+        self._readable_res = descriptor.access - components
+        self._writable_res = frozenset(descriptor.writes) - components
+        self._resources = resources
+        self._source: _Source | None = None
+        self._matched = 0
+        self._queried = False
+        self.logger = logging.getLogger(f"ecs.system.{descriptor.name}")
+
+    def __repr__(self) -> str:
+        return f"<ExecutionContext {self.descriptor.name} in {self._group} tick {self._state.tick}>"
+
+    # -- time ------------------------------------------------------------------------------------
+    @property
+    def dt(self) -> float:
+        """Seconds of game time this tick advances."""
+        return self._state.dt
+
+    @property
+    def tick(self) -> int:
+        """The tick number, starting at 0."""
+        return self._state.tick
+
+    @property
+    def elapsed(self) -> float:
+        """Game time before this tick (sum of earlier ``dt``)."""
+        return self._state.elapsed
+
+    @property
+    def group(self) -> str:
+        return self._group
+
+    # -- data ------------------------------------------------------------------------------------
+    def _denied(self, what: Any, verb: str) -> AccessError:
+        name = getattr(what, "__qualname__", repr(what))
+        return AccessError(
+            f"system {self.descriptor.name!r} (group {self._group!r}) {verb} {name}, "
+            f"which it did not declare; add it to reads= or writes="
+        )
+
+    def query(self, *components: type, without: Iterable[type] = (), with_: Iterable[type] = ()) -> Iterator[Batch]:
+        """Batches over entities with all ``components``; see :meth:`World.query`.
+
+        ``without`` and ``with_`` filter on presence only and need no declaration.
+        """
+        for c in components:
+            if c not in self._allowed:
+                raise self._denied(c, "queried")
+        comps = tuple(components)
+        exc = frozenset(without)
+        inc = frozenset(comps) | frozenset(with_)
+        assert self._source is not None, "context used outside a tick"
+        ro = frozenset(comps) - self._writable
+        rows, it = self._source._query_for(comps, inc, exc, ro)
+        self._matched += rows
+        self._queried = True
+        return it
+
+    def get(self, eid: int, ctype: type[T]) -> T:
+        """A copy of one entity's component (slow path; declared access required)."""
+        if ctype not in self._allowed:
+            raise self._denied(ctype, "read")
+        assert self._source is not None, "context used outside a tick"
+        return self._source.get(eid, ctype)
+
+    def has(self, eid: int, ctype: type) -> bool:
+        assert self._source is not None, "context used outside a tick"
+        return self._source.has(eid, ctype)
+
+    def is_alive(self, eid: int) -> bool:
+        assert self._source is not None, "context used outside a tick"
+        return self._source.is_alive(eid)
+
+    def resource(self, key: type[T]) -> T:
+        """A declared resource. Mutate it in place only if you declared it in ``writes``."""
+        if key not in self._readable_res:
+            raise self._denied(key, "read resource")
+        try:
+            return cast(T, self._resources[key])
+        except KeyError:
+            raise AccessError(f"system {self.descriptor.name!r}: resource {key.__qualname__} is not present") from None
+
+    def set_resource(self, value: Any, key: type | None = None) -> None:
+        """Replace a resource (deferred, like every command); needs a write declaration."""
+        rtype = key if key is not None else type(value)
+        if rtype not in self._writable_res:
+            raise self._denied(rtype, "set resource")
+        self.commands.set_resource(value, key)

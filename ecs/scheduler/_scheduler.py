@@ -1,0 +1,763 @@
+"""The tick: a fixed sequence of phases over a frozen plan.
+
+One call to :meth:`Scheduler.tick` runs::
+
+    pre_tick hooks
+    apply      host commands (sched.commands), then async results that finished late
+    dispatch   async groups due this tick: copy their inputs, queue them on the pool
+    sync       synchronized groups, one after another, in priority order
+    await      wait for this tick's async groups, each up to its timeout
+    flush      commands of sync groups (in order), then async results (in order)
+    maintenance hooks
+    post_tick hooks
+
+Async groups are dispatched *before* the synchronized groups so they run beside them on
+another core; they read a copy of the world taken at dispatch (see ``_frozen.py``), so what
+they see does not depend on how far the synchronized groups have got. Their commands merge
+in group order, never completion order: with no timeout overrun, the world after every tick
+is the same whatever the thread timing. A group that overruns is reported STILL_RUNNING,
+is not dispatched again while in flight, and merges at the apply phase of the first tick
+after it finishes.
+
+Timeouts are real time (the tick really waits); every timestamp reported to observers comes
+from the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from .._commands import ApplyStats, CommandBuffer
+from .._errors import EcsError, TickError
+from .._summary import (
+    ComponentInfo,
+    GroupInfo,
+    GroupSummary,
+    PhaseSummary,
+    SchedulerInfo,
+    SchedulerObserver,
+    SystemInfo,
+    SystemTiming,
+    TickSummary,
+)
+from .._system import ExecutionContext, Interval, TickState
+from ._frozen import FrozenView
+from ._pool import Task, WorkerPool
+from ._types import ErrorPolicy, GroupResult
+
+if TYPE_CHECKING:
+    from .._clock import Clock
+    from .._world import World
+    from ._builder import Hook, Plan, PlannedGroup
+
+__all__ = ["GroupStats", "Scheduler", "Time"]
+
+log = logging.getLogger("ecs.scheduler")
+
+_EXECUTED: Final = GroupResult.EXECUTED
+_RESULT_NAMES: Final = {r: r.value for r in GroupResult}
+
+
+@dataclass(frozen=True, slots=True)
+class Time:
+    """The resource the scheduler refreshes every tick (read it with ``ctx.resource(ecs.Time)``)."""
+
+    dt: float = 0.0
+    tick: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass(slots=True)
+class GroupStats:
+    """Running totals for one group (``sched.stats[name]``)."""
+
+    runs: int = 0
+    errors: int = 0
+    retries: int = 0
+    skipped_interval: int = 0
+    skipped_empty: int = 0
+    still_running: int = 0
+    dropped: int = 0
+    in_flight_skips: int = 0
+    late_merges: int = 0
+    commands: int = 0
+    total_ns: int = 0
+
+
+def _interval_text(iv: Interval | None) -> str | None:
+    if iv is None:
+        return None
+    return f"{iv.ticks} ticks" if iv.ticks is not None else f"{iv.seconds} s"
+
+
+def _attempt(system: Any, ctx: ExecutionContext) -> Exception | None:
+    """Run a system once; return the exception it raised, if any."""
+    try:
+        system.run(ctx)
+    except Exception as exc:  # noqa: BLE001 - the error policy decides what a failure means
+        return exc
+    return None
+
+
+def _due(iv: Interval | None, last_tick: int, last_time: float, tick: int, elapsed: float) -> bool:
+    if iv is None or last_tick < 0:
+        return True
+    if iv.ticks is not None:
+        return tick - last_tick >= iv.ticks
+    assert iv.seconds is not None
+    return elapsed - last_time >= iv.seconds - 1e-9
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What running a group's systems produced (on the main thread or a worker)."""
+
+    timings: list[SystemTiming] = field(default_factory=list)
+    error: str | None = None
+    error_system: str | None = None
+    exception: BaseException | None = None
+    abort: bool = False
+    errored: bool = False
+    retried: bool = False
+    matched: int = 0
+    queried: bool = False
+    start_ns: int = 0
+    end_ns: int = 0
+
+
+class _Runtime:
+    """Mutable per-group state of a running scheduler."""
+
+    __slots__ = (
+        "buffer",
+        "contexts",
+        "deadline",
+        "dispatch_ns",
+        "dispatch_tick",
+        "last_tick",
+        "last_time",
+        "outcome",
+        "plan",
+        "queue_depth",
+        "state",
+        "system_last",
+        "task",
+        "view",
+    )
+
+    def __init__(self, plan: PlannedGroup, world: World, shared: TickState) -> None:
+        self.plan = plan
+        self.buffer = CommandBuffer(world)
+        # Async groups get their own tick state: the main thread moves on while they run.
+        self.state = TickState() if plan.is_async else shared
+        components = frozenset(world.components)
+        self.contexts = [
+            ExecutionContext(ps.descriptor, plan.name, self.state, self.buffer, components, {}) for ps in plan.systems
+        ]
+        self.last_tick = -1
+        self.last_time = 0.0
+        self.system_last: list[tuple[int, float]] = [(-1, 0.0)] * len(plan.systems)
+        self.task: Task | None = None
+        self.view: FrozenView | None = None
+        self.outcome: _Outcome | None = None
+        self.dispatch_tick = -1
+        self.dispatch_ns = 0
+        self.deadline = 0.0
+        self.queue_depth = 0
+
+
+class Scheduler:
+    """Runs a frozen plan of work groups over a world, tick after tick.
+
+    Build one with :class:`~ecs.SchedulerBuilder`. Drive it with :meth:`tick` (one tick),
+    :meth:`run` (many), or :meth:`steps` (one phase at a time, for tools and debuggers).
+    Close it (or use it as a context manager) to stop the worker pool.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        plan: Plan,
+        *,
+        clock: Clock,
+        workers: int,
+        hooks: Mapping[str, tuple[Hook, ...]],
+        observers: tuple[SchedulerObserver, ...] = (),
+    ) -> None:
+        self.world = world
+        self.plan = plan
+        self.clock = clock
+        self.workers = workers
+        self._hooks = hooks
+        self._observers: list[SchedulerObserver] = []
+        self._state = TickState()
+        self._runtimes = [_Runtime(g, world, self._state) for g in plan.groups]
+        self._sync = [r for r in self._runtimes if not r.plan.is_async]
+        self._async = [r for r in self._runtimes if r.plan.is_async]
+        for rt in self._sync:
+            for ctx in rt.contexts:
+                ctx._source = world
+                ctx._resources = world._resources
+        self._pool: WorkerPool | None = WorkerPool(workers, clock) if self._async else None
+        #: Commands queued by the host between ticks; applied at the next tick's apply phase.
+        self.commands = CommandBuffer(world)
+        self.stats: dict[str, GroupStats] = {g.name: GroupStats() for g in plan.groups}
+        self.tick_count = 0
+        self.elapsed = 0.0
+        self._last_tick_ns: int | None = None
+        self._closed = False
+        self._start_ns = clock.now_ns()
+        self._info: SchedulerInfo | None = None
+        world.add_resource(Time(), Time)
+        for obs in observers:
+            self.add_observer(obs)
+
+    # -- context management ----------------------------------------------------------------------
+    def __enter__(self) -> Scheduler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, timeout: float = 1.0) -> bool:
+        """Stop workers and notify observers. Returns False if a worker was stuck and left behind."""
+        if self._closed:
+            return True
+        self._closed = True
+        ok = self._pool.close(timeout) if self._pool is not None else True
+        for obs in self._observers:
+            obs.on_close()
+        return ok
+
+    # -- observers -----------------------------------------------------------------------------
+    def add_observer(self, observer: SchedulerObserver) -> None:
+        """Attach an observer; it receives the header (``on_start``) immediately."""
+        self._observers.append(observer)
+        observer.on_start(self.info)
+
+    def remove_observer(self, observer: SchedulerObserver) -> None:
+        self._observers.remove(observer)
+        observer.on_close()
+
+    @property
+    def observers(self) -> tuple[SchedulerObserver, ...]:
+        return tuple(self._observers)
+
+    def mark(self, name: str, **data: Any) -> None:
+        """Publish a named mark (level loaded, player joined) to observers and traces."""
+        now = self.clock.now_ns()
+        for obs in self._observers:
+            obs.on_mark(self.tick_count, name, now, data)
+
+    @property
+    def info(self) -> SchedulerInfo:
+        """Static description of this scheduler (the trace header)."""
+        if self._info is None:
+            w = self.world
+            comps = tuple(
+                ComponentInfo(
+                    w.spec(c).name,
+                    w.storage_kind(c),
+                    tuple((f.name, str(f.dtype), f.shape) for f in w.spec(c).fields),
+                )
+                for c in w.components
+            )
+            groups = tuple(
+                GroupInfo(
+                    name=g.name,
+                    mode=g.spec.mode.value,
+                    priority=g.spec.priority,
+                    order=g.index,
+                    systems=tuple(ps.descriptor.name for ps in g.systems),
+                    reads=g.reads,
+                    writes=g.writes,
+                    interval=_interval_text(g.spec.interval),
+                    error_policy=g.spec.error_policy.value,
+                    queue_limit=g.spec.queue_limit,
+                    timeout_ns=round(g.spec.timeout * 1e9),
+                    allow_writes=g.spec.allow_writes,
+                )
+                for g in self.plan.groups
+            )
+            systems = tuple(
+                SystemInfo(
+                    name=ps.descriptor.name,
+                    group=g.name,
+                    reads=tuple(sorted(getattr(t, "__qualname__", str(t)) for t in ps.descriptor.reads)),
+                    writes=tuple(sorted(getattr(t, "__qualname__", str(t)) for t in ps.descriptor.writes)),
+                    async_allowed=ps.descriptor.async_allowed,
+                    interval=_interval_text(ps.descriptor.interval),
+                )
+                for g in self.plan.groups
+                for ps in g.systems
+            )
+            self._info = SchedulerInfo(
+                world=w.name,
+                groups=groups,
+                systems=systems,
+                components=comps,
+                resources=tuple(sorted(getattr(t, "__qualname__", str(t)) for t in w.resources)),
+                workers=self.workers,
+                clock=type(self.clock).__name__,
+                start_ns=self._start_ns,
+            )
+        return self._info
+
+    # -- driving --------------------------------------------------------------------------------------
+    def tick(self, dt: float | None = None) -> dict[str, GroupResult]:
+        """Run one tick and return each group's result.
+
+        ``dt`` is the game time this tick advances, in seconds; when omitted it is the clock
+        time since the previous tick (0 on the first).
+        """
+        results: dict[str, GroupResult] = {}
+        for _ in self._steps(dt, results):
+            pass
+        return results
+
+    def run(self, ticks: int, dt: float | None = None, *, until: Callable[[Scheduler], bool] | None = None) -> int:
+        """Run ``ticks`` ticks (or until ``until(self)`` is true); returns how many ran."""
+        done = 0
+        while done < ticks:
+            if until is not None and until(self):
+                break
+            self.tick(dt)
+            done += 1
+        return done
+
+    def steps(self, dt: float | None = None) -> Iterator[str]:
+        """Run one tick one step at a time, yielding each step's name after it ran.
+
+        Steps are ``pre_tick``, ``apply``, ``dispatch``, each synchronized group's name,
+        ``await``, ``flush``, ``maintenance`` and ``post_tick``. Abandoning the iterator
+        mid-tick leaves the tick unfinished; finish it before calling ``tick`` again.
+        """
+        return self._steps(dt, {})
+
+    # -- the tick ----------------------------------------------------------------------------------------
+    def _steps(self, dt: float | None, results: dict[str, GroupResult]) -> Iterator[str]:
+        if self._closed:
+            raise EcsError("this scheduler is closed")
+        clock = self.clock
+        observing = bool(self._observers)
+        t0 = clock.now_ns()
+        if dt is None:
+            dt = 0.0 if self._last_tick_ns is None else (t0 - self._last_tick_ns) / 1e9
+        self._last_tick_ns = t0
+        tick = self.tick_count
+        st = self._state
+        st.dt = dt
+        st.tick = tick
+        st.elapsed = self.elapsed
+        world = self.world
+        world._resources[Time] = Time(dt, tick, self.elapsed)
+        groups: list[GroupSummary] = []
+        phases: list[PhaseSummary] = []
+
+        self._hook("pre_tick", tick, phases, observing)
+        yield "pre_tick"
+
+        # apply: host commands, then async results that finished after their tick
+        p0 = clock.now_ns()
+        stats = world.apply(self.commands) if self.commands else ApplyStats()
+        for rt in self._async:
+            if rt.task is not None and rt.dispatch_tick < tick and rt.task.done.is_set():
+                self._merge_async(rt, stats, groups if observing else None, late=True)
+        self._phase("apply", tick, p0, stats, phases, observing)
+        yield "apply"
+
+        # dispatch async groups (before the sync groups, so they overlap)
+        dispatched: list[_Runtime] = []
+        for rt in self._async:
+            res = self._dispatch(rt, tick)
+            if res is None:
+                dispatched.append(rt)
+            else:
+                results[rt.plan.name] = res
+                if observing:
+                    groups.append(self._skip_summary(rt, tick, res, self.clock.now_ns()))
+        yield "dispatch"
+
+        # synchronized groups
+        for rt in self._sync:
+            g = rt.plan
+            if not _due(g.spec.interval, rt.last_tick, rt.last_time, tick, self.elapsed):
+                results[g.name] = GroupResult.SKIPPED_INTERVAL
+                self.stats[g.name].skipped_interval += 1
+                if observing:
+                    groups.append(self._skip_summary(rt, tick, GroupResult.SKIPPED_INTERVAL, self.clock.now_ns()))
+                yield g.name
+                continue
+            rt.last_tick = tick
+            rt.last_time = self.elapsed
+            mark = (len(rt.buffer._cmds), rt.buffer._last_size)
+            world.lock(g.name)
+            try:
+                out = self._run_systems(rt, tick, self.elapsed, observing)
+            finally:
+                world.lock(None)
+            result = self._result_of(rt, out)
+            results[g.name] = result
+            if observing:
+                groups.append(self._group_summary(rt, tick, out, result, len(rt.buffer)))
+            if out.abort:
+                # Drop this group's commands, keep the finished groups' ones, then raise.
+                rt.buffer._truncate(*mark)
+                self._flush_sync(tick, phases, observing)
+                self._finish(tick, t0, dt, groups, phases, observing, aborted=True)
+                assert out.exception is not None
+                raise TickError(g.name, out.error_system or "?", out.exception, tick) from out.exception
+            yield g.name
+
+        # await async groups, each up to its own deadline (real time)
+        for rt in dispatched:
+            assert rt.task is not None
+            remaining = rt.deadline - time.monotonic()
+            if remaining > 0:
+                rt.task.done.wait(remaining)
+        yield "await"
+
+        # flush: sync commands in order, then async results in order
+        p0 = clock.now_ns()
+        stats = self._apply_sync_buffers()
+        abort: TickError | None = None
+        for rt in dispatched:
+            name = rt.plan.name
+            assert rt.task is not None
+            if rt.task.done.is_set():
+                late_out = rt.outcome
+                summary_list = groups if observing else None
+                result = self._merge_async(rt, stats, summary_list, late=False)
+                results[name] = result
+                if late_out is not None and late_out.abort and abort is None:
+                    assert late_out.exception is not None
+                    abort = TickError(name, late_out.error_system or "?", late_out.exception, tick)
+            else:
+                results[name] = GroupResult.STILL_RUNNING
+                self.stats[name].still_running += 1
+                if observing:
+                    groups.append(self._skip_summary(rt, tick, GroupResult.STILL_RUNNING, rt.dispatch_ns))
+        self._phase("flush", tick, p0, stats, phases, observing)
+        yield "flush"
+        if abort is not None:
+            self._finish(tick, t0, dt, groups, phases, observing, aborted=True)
+            raise abort from abort.original
+
+        self._hook("maintenance", tick, phases, observing)
+        yield "maintenance"
+        self._hook("post_tick", tick, phases, observing)
+        self._finish(tick, t0, dt, groups, phases, observing, aborted=False)
+        yield "post_tick"
+
+    def _finish(
+        self,
+        tick: int,
+        t0: int,
+        dt: float,
+        groups: list[GroupSummary],
+        phases: list[PhaseSummary],
+        observing: bool,
+        aborted: bool,
+    ) -> None:
+        self.tick_count = tick + 1
+        self.elapsed += dt
+        if observing:
+            in_flight = tuple(rt.plan.name for rt in self._async if rt.task is not None)
+            depths = {rt.plan.name: rt.queue_depth for rt in self._async}
+            summary = TickSummary(
+                tick=tick,
+                start_ns=t0,
+                end_ns=self.clock.now_ns(),
+                dt=dt,
+                entities=len(self.world),
+                groups=tuple(groups),
+                phases=tuple(phases),
+                queue_depths=depths,
+                in_flight=in_flight,
+                aborted=aborted,
+            )
+            for obs in self._observers:
+                obs.on_tick(summary)
+
+    def _hook(self, kind: str, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
+        hooks = self._hooks.get(kind, ())
+        if not hooks:
+            return
+        p0 = self.clock.now_ns()
+        for fn in hooks:
+            try:
+                fn(self)
+            except Exception as exc:
+                name = getattr(fn, "__qualname__", repr(fn))
+                raise TickError(f"<{kind} hook>", name, exc, tick) from exc
+        if observing:
+            s = PhaseSummary(tick, kind, p0, self.clock.now_ns())
+            phases.append(s)
+            for obs in self._observers:
+                obs.on_phase(s)
+
+    def _phase(
+        self, name: str, tick: int, p0: int, stats: ApplyStats, phases: list[PhaseSummary], observing: bool
+    ) -> None:
+        if not observing:
+            return
+        s = PhaseSummary(
+            tick, name, p0, self.clock.now_ns(), stats.commands, stats.spawned, stats.destroyed, stats.stale
+        )
+        phases.append(s)
+        for obs in self._observers:
+            obs.on_phase(s)
+
+    def _flush_sync(self, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
+        p0 = self.clock.now_ns()
+        self._phase("flush", tick, p0, self._apply_sync_buffers(), phases, observing)
+
+    def _apply_sync_buffers(self) -> ApplyStats:
+        stats = ApplyStats()
+        for rt in self._sync:
+            if rt.buffer._cmds:
+                n = len(rt.buffer)
+                stats.merge(self.world.apply(rt.buffer))
+                self.stats[rt.plan.name].commands += n
+        return stats
+
+    # -- running a group's systems (main thread or worker) -----------------------------------------------
+    def _run_systems(self, rt: _Runtime, tick: int, elapsed: float, timed: bool) -> _Outcome:
+        """Run the group's systems in order under its error policy; never raises."""
+        g = rt.plan
+        policy = g.spec.error_policy
+        clock = self.clock
+        out = _Outcome(start_ns=clock.now_ns())
+        buf = rt.buffer
+        for i, ps in enumerate(g.systems):
+            ctx = rt.contexts[i]
+            iv = ps.descriptor.interval
+            if iv is not None:
+                lt, ltime = rt.system_last[i]
+                if not _due(iv, lt, ltime, tick, elapsed):
+                    if timed:
+                        now = clock.now_ns()
+                        out.timings.append(SystemTiming(ps.descriptor.name, now, now, "skipped_interval"))
+                    continue
+                rt.system_last[i] = (tick, elapsed)
+            ctx._matched = 0
+            ctx._queried = False
+            n_cmds, last_size = len(buf._cmds), buf._last_size
+            s0 = clock.now_ns() if timed else 0
+            exc = _attempt(ps.system, ctx)
+            if exc is not None:
+                buf._truncate(n_cmds, last_size)
+                final_policy: ErrorPolicy | None = policy
+                retried = policy is ErrorPolicy.RETRY
+                if retried:
+                    out.retried = True
+                    ctx._matched = 0
+                    again = _attempt(ps.system, ctx)
+                    if again is None:
+                        final_policy = None  # the retry succeeded
+                    else:
+                        buf._truncate(n_cmds, last_size)
+                        exc = again
+                        final_policy = g.spec.retry_fallback
+                if final_policy is None:
+                    if timed:
+                        out.timings.append(SystemTiming(ps.descriptor.name, s0, clock.now_ns(), "executed", None, True))
+                    out.matched += ctx._matched
+                    out.queried |= ctx._queried
+                    continue
+                text = f"{type(exc).__name__}: {exc}"
+                out.errored = True
+                if out.error is None or final_policy is ErrorPolicy.ABORT:
+                    out.error = text
+                    out.error_system = ps.descriptor.name
+                    out.exception = exc
+                if timed:
+                    out.timings.append(SystemTiming(ps.descriptor.name, s0, clock.now_ns(), "errored", text, retried))
+                if final_policy is ErrorPolicy.ABORT:
+                    out.abort = True
+                    break
+                if log.isEnabledFor(logging.WARNING):
+                    log.warning(
+                        "system %s in group %s failed (tick %d), its commands were dropped: %s\n%s",
+                        ps.descriptor.name,
+                        g.name,
+                        tick,
+                        text,
+                        "".join(traceback.format_exception(exc)).rstrip(),
+                    )
+                continue
+            if timed:
+                out.timings.append(SystemTiming(ps.descriptor.name, s0, clock.now_ns(), "executed"))
+            out.matched += ctx._matched
+            out.queried |= ctx._queried
+        out.end_ns = clock.now_ns()
+        return out
+
+    def _result_of(self, rt: _Runtime, out: _Outcome) -> GroupResult:
+        st = self.stats[rt.plan.name]
+        st.runs += 1
+        st.total_ns += out.end_ns - out.start_ns
+        if out.retried:
+            st.retries += 1
+        if out.errored:
+            st.errors += 1
+            return GroupResult.ERRORED
+        if out.queried and out.matched == 0 and not rt.buffer._cmds:
+            st.skipped_empty += 1
+            return GroupResult.SKIPPED_EMPTY
+        return _EXECUTED
+
+    # -- async ---------------------------------------------------------------------------------------------
+    def _dispatch(self, rt: _Runtime, tick: int) -> GroupResult | None:
+        """Queue an async group; returns None when dispatched, else the reason it was not."""
+        g = rt.plan
+        st = self.stats[g.name]
+        if rt.task is not None:
+            st.in_flight_skips += 1
+            return GroupResult.STILL_RUNNING
+        if not _due(g.spec.interval, rt.last_tick, rt.last_time, tick, self.elapsed):
+            st.skipped_interval += 1
+            return GroupResult.SKIPPED_INTERVAL
+        assert self._pool is not None
+        depth = self._pool.queued
+        rt.queue_depth = depth
+        if depth >= g.spec.queue_limit and depth > 0:
+            st.dropped += 1
+            return GroupResult.DROPPED
+        rt.last_tick = tick
+        rt.last_time = self.elapsed
+        world = self.world
+        view = FrozenView(world, g.components, g.written_components if g.spec.allow_writes else frozenset())
+        resources: dict[type, Any] = {}
+        for key in g.resources:
+            value = world._resources.get(key)
+            resources[key] = value.copy() if isinstance(value, np.ndarray) else value
+        resources[Time] = world._resources[Time]
+        rt.view = view
+        rt.state.dt = self._state.dt
+        rt.state.tick = tick
+        rt.state.elapsed = self.elapsed
+        for ctx in rt.contexts:
+            ctx._source = view
+            ctx._resources = resources
+        rt.outcome = None
+        rt.dispatch_tick = tick
+        rt.dispatch_ns = self.clock.now_ns()
+        rt.deadline = time.monotonic() + g.spec.timeout
+        observing = bool(self._observers)
+
+        def body(task: Task) -> None:
+            rt.outcome = self._run_systems(rt, tick, rt.state.elapsed, observing)
+
+        rt.task = self._pool.submit(g.name, body)
+        return None
+
+    def _merge_async(
+        self, rt: _Runtime, stats: ApplyStats, summaries: list[GroupSummary] | None, late: bool
+    ) -> GroupResult:
+        """Apply a finished async group's results (write-backs, then commands)."""
+        g = rt.plan
+        task = rt.task
+        assert task is not None
+        out = rt.outcome
+        st = self.stats[g.name]
+        if out is None:  # the task itself failed outside any system (should not happen)
+            out = _Outcome(start_ns=task.start_ns, end_ns=task.end_ns, errored=True)
+            out.error = f"worker failure: {task.error!r}"
+            out.error_system = "<worker>"
+            out.exception = task.error if isinstance(task.error, Exception) else RuntimeError(out.error)
+        if late:
+            st.late_merges += 1
+        result = self._result_of(rt, out)
+        n_cmds = 0 if out.abort else len(rt.buffer)
+        if out.abort:
+            rt.buffer.clear()
+        else:
+            if rt.view is not None and g.spec.allow_writes:
+                for ctype, ids, cols in rt.view.written_columns():
+                    self.world._overwrite(ids, ctype, cols)
+            if rt.buffer._cmds:
+                st.commands += len(rt.buffer)
+                stats.merge(self.world.apply(rt.buffer))
+        if summaries is not None:
+            summary = self._group_summary(rt, rt.dispatch_tick, out, result, n_cmds, task=task, late=late)
+            summaries.append(summary)
+        rt.task = None
+        rt.view = None
+        return result
+
+    # -- summaries ----------------------------------------------------------------------------------------
+    def _group_summary(
+        self,
+        rt: _Runtime,
+        tick: int,
+        out: _Outcome,
+        result: GroupResult,
+        commands: int,
+        task: Task | None = None,
+        late: bool = False,
+    ) -> GroupSummary:
+        g = rt.plan
+        s = GroupSummary(
+            tick=tick,
+            group=g.name,
+            mode=g.spec.mode.value,
+            start_ns=task.enqueue_ns if task is not None else out.start_ns,
+            end_ns=task.end_ns if task is not None else out.end_ns,
+            result=result,
+            systems=tuple(out.timings),
+            error=out.error,
+            error_system=out.error_system,
+            reads=g.reads,
+            writes=g.writes,
+            entities=out.matched,
+            commands=commands if not out.abort else 0,
+            retried=out.retried,
+            queue_wait_ns=(task.start_ns - task.enqueue_ns) if task is not None else 0,
+            run_ns=(task.end_ns - task.start_ns) if task is not None else out.end_ns - out.start_ns,
+            queue_depth=rt.queue_depth if task is not None else 0,
+            worker=task.worker if task is not None else None,
+            late=late,
+        )
+        for obs in self._observers:
+            obs.on_group(s)
+        return s
+
+    def _skip_summary(self, rt: _Runtime, tick: int, result: GroupResult, start: int) -> GroupSummary:
+        now = self.clock.now_ns()
+        g = rt.plan
+        s = GroupSummary(
+            tick=tick,
+            group=g.name,
+            mode=g.spec.mode.value,
+            start_ns=start,
+            end_ns=now,
+            result=result,
+            reads=g.reads,
+            writes=g.writes,
+            queue_depth=rt.queue_depth if g.is_async else 0,
+        )
+        for obs in self._observers:
+            obs.on_group(s)
+        return s
+
+    # -- inspection ------------------------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> tuple[str, ...]:
+        """Async groups whose last run has not finished."""
+        return tuple(rt.plan.name for rt in self._async if rt.task is not None)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no async group is in flight (for tests and clean shutdowns)."""
+        deadline = time.monotonic() + timeout
+        for rt in self._async:
+            if rt.task is not None and not rt.task.done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True

@@ -1,0 +1,90 @@
+"""Work-group configuration and result vocabulary.
+
+A :class:`WorkGroup` is a named, ordered list of systems plus how to run them:
+
+* ``mode``: :attr:`Mode.SYNCHRONIZED` groups run one after another on the calling thread in
+  priority order; :attr:`Mode.ASYNC` groups run on the worker pool beside them, on a frozen
+  copy of the data they read, and their results merge in priority order.
+* ``priority``: the sort key between groups, lower first; ties keep registration order.
+* ``interval``: run every N ticks or every T seconds of game time.
+* ``error_policy``: what a failing system does to the tick (:class:`ErrorPolicy`).
+* ``queue_limit`` and ``timeout`` (async only): how many tasks may be waiting ahead of it in
+  the pool before a run is dropped, and how long a tick waits for it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+from .._errors import BuildError
+from .._system import Interval, System
+
+__all__ = ["DEFAULT_TIMEOUT", "ErrorPolicy", "GroupResult", "Mode", "WorkGroup"]
+
+#: How long a tick waits for an async group by default, in seconds.
+DEFAULT_TIMEOUT: Final = 0.25
+
+
+class Mode(enum.Enum):
+    """How a work group runs."""
+
+    SYNCHRONIZED = "sync"
+    ASYNC = "async"
+
+
+class ErrorPolicy(enum.Enum):
+    """What happens when a system raises.
+
+    * ``ABORT``: the tick raises :class:`~ecs.TickError` (group, system, original exception);
+      the group's commands are dropped; groups that already finished keep theirs.
+    * ``CONTINUE``: log it, drop that system's commands, report the group ``ERRORED``, go on.
+    * ``RETRY``: rewind the system's commands and run it once more; if it fails again, apply
+      the group's ``retry_fallback`` (ABORT or CONTINUE).
+    """
+
+    ABORT = "abort"
+    CONTINUE = "continue"
+    RETRY = "retry"
+
+
+class GroupResult(enum.Enum):
+    """What a work group did in one tick."""
+
+    EXECUTED = "executed"
+    SKIPPED_EMPTY = "skipped_empty"
+    SKIPPED_INTERVAL = "skipped_interval"
+    ERRORED = "errored"
+    STILL_RUNNING = "still_running"
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkGroup:
+    """The description of one work group (see the module docstring)."""
+
+    name: str
+    systems: tuple[System, ...]
+    mode: Mode = Mode.SYNCHRONIZED
+    priority: int = 0
+    interval: Interval | None = None
+    error_policy: ErrorPolicy = ErrorPolicy.CONTINUE
+    retry_fallback: ErrorPolicy = ErrorPolicy.CONTINUE
+    queue_limit: int = 4
+    timeout: float = DEFAULT_TIMEOUT
+    allow_writes: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise BuildError(f"work group name must be a non-empty str, got {self.name!r}")
+        if not isinstance(self.mode, Mode):
+            raise BuildError(f"group {self.name!r}: mode must be a Mode, got {self.mode!r}")
+        if not isinstance(self.error_policy, ErrorPolicy):
+            raise BuildError(f"group {self.name!r}: error_policy must be an ErrorPolicy, got {self.error_policy!r}")
+        if self.retry_fallback is ErrorPolicy.RETRY or not isinstance(self.retry_fallback, ErrorPolicy):
+            raise BuildError(f"group {self.name!r}: retry_fallback must be ABORT or CONTINUE")
+        if self.queue_limit < 0:
+            raise BuildError(f"group {self.name!r}: queue_limit must be >= 0")
+        if not self.timeout >= 0:
+            raise BuildError(f"group {self.name!r}: timeout must be >= 0 seconds")
