@@ -1,0 +1,40 @@
+"""Observability: the trace event schema, trace files and their readers.
+
+See ``docs/trace-format.md`` for the format and ``docs/observability.md`` for the guide.
+"""
+
+from ._reader import MAX_LINE_BYTES as MAX_LINE_BYTES
+from ._reader import TraceData as TraceData
+from ._reader import TraceReader as TraceReader
+from ._reader import load_trace as load_trace
+from ._reader import open_binary as open_binary
+from ._recorder import TraceRecorder as TraceRecorder
+from ._schema import ERROR_FIELDS as ERROR_FIELDS
+from ._schema import GROUP_FIELDS as GROUP_FIELDS
+from ._schema import PHASE_FIELDS as PHASE_FIELDS
+from ._schema import PHASES as PHASES
+from ._schema import RESULTS as RESULTS
+from ._schema import SCHEMA as SCHEMA
+from ._schema import SYSTEM_FIELDS as SYSTEM_FIELDS
+from ._schema import SYSTEM_RESULTS as SYSTEM_RESULTS
+from ._schema import VERSION as VERSION
+from ._schema import Encoder as Encoder
+
+__all__ = [
+    "ERROR_FIELDS",
+    "GROUP_FIELDS",
+    "MAX_LINE_BYTES",
+    "PHASES",
+    "PHASE_FIELDS",
+    "RESULTS",
+    "SCHEMA",
+    "SYSTEM_FIELDS",
+    "SYSTEM_RESULTS",
+    "VERSION",
+    "Encoder",
+    "TraceData",
+    "TraceReader",
+    "TraceRecorder",
+    "load_trace",
+    "open_binary",
+]

@@ -1,0 +1,383 @@
+"""Reading traces: a streaming reader, and a columnar loader for analysis tools.
+
+Both survive damage. A trace cut short by a crash (plain or gzip), a line of garbage, a line
+longer than the limit, or a record of the wrong shape is skipped with a warning in
+``.warnings``; everything readable is kept. Only two things are fatal, because nothing
+sensible can be shown: a first record that is not an ``ecs-trace`` header, and a header of a
+newer major schema version (:class:`~ecs.TraceFormatError` in both cases).
+
+::
+
+    from ecs.trace import TraceReader, load_trace
+
+    with TraceReader("run.trace.jsonl.gz") as reader:     # streams; memory stays flat
+        for event in reader:
+            if event["type"] == "tick" and event["end"] - event["start"] > 16_600_000:
+                print("hitch at tick", event["tick"])
+
+    data = load_trace("run.trace.jsonl.gz")                # numpy columns, for plots and stats
+    print(data.tick_durations_ms().max(), data.warnings)
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Final, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import TraceFormatError
+from ._schema import GROUP_FIELDS, PHASE_FIELDS, SCHEMA, SYSTEM_FIELDS, VERSION
+
+__all__ = ["MAX_LINE_BYTES", "TraceData", "TraceReader", "load_trace", "open_binary"]
+
+#: Longest line a reader accepts; longer ones are skipped (a guard against garbage).
+MAX_LINE_BYTES: Final = 32 * 1024 * 1024
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_MAX_WARNINGS: Final = 100
+
+try:  # orjson parses 3-5x faster; used when installed (the profiler extra brings it)
+    import orjson
+
+    _loads: Any = orjson.loads
+    _DecodeError: Any = (orjson.JSONDecodeError, UnicodeDecodeError)
+except ImportError:  # pragma: no cover - exercised when orjson is absent
+    _loads = json.loads
+    _DecodeError = (json.JSONDecodeError, UnicodeDecodeError)
+
+Source = str | os.PathLike[str] | IO[bytes]
+
+
+def open_binary(source: Source) -> IO[bytes]:
+    """Open a path or binary stream for reading, decompressing gzip when the data is gzip.
+
+    Compression is detected from the content (magic bytes), not the name, so a renamed file
+    still opens.
+    """
+    if isinstance(source, str | os.PathLike):
+        raw: IO[bytes] = open(source, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    else:
+        raw = source
+    peek = _peek(raw, 2)
+    if peek == _GZIP_MAGIC:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+    return raw
+
+
+def _peek(raw: IO[bytes], n: int) -> bytes:
+    if hasattr(raw, "peek"):
+        return bytes(raw.peek(n)[:n])
+    if raw.seekable():
+        pos = raw.tell()
+        head = raw.read(n)
+        raw.seek(pos)
+        return head
+    raise TraceFormatError("cannot detect compression of a non-seekable stream; wrap it in io.BufferedReader")
+
+
+class TraceReader:
+    """Iterate the events of a trace file, header first; see the module docstring."""
+
+    def __init__(self, source: Source, *, max_line: int = MAX_LINE_BYTES) -> None:
+        self._own = isinstance(source, str | os.PathLike)
+        self._stream = open_binary(source)
+        self._max = max_line
+        self.warnings: list[str] = []
+        self.complete = False
+        self.lines = 0
+        self._skipped = 0
+        self.header = self._read_header()
+
+    def __enter__(self) -> TraceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own:
+            self._stream.close()
+
+    def warn(self, text: str) -> None:
+        if len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(text)
+        elif len(self.warnings) == _MAX_WARNINGS:
+            self.warnings.append("(more warnings not shown)")
+
+    def _raw_lines(self) -> Iterator[bytes]:
+        stream = self._stream
+        while True:
+            try:
+                line = stream.readline(self._max + 1)
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                self.warn(
+                    f"line {self.lines + 1}: file cut short or damaged ({type(exc).__name__}); kept what came before"
+                )
+                return
+            if not line:
+                return
+            self.lines += 1
+            if len(line) > self._max and not line.endswith(b"\n"):
+                self.warn(f"line {self.lines}: longer than {self._max} bytes; skipped")
+                self._skip_rest_of_line()
+                continue
+            yield line
+
+    def _skip_rest_of_line(self) -> None:
+        while True:
+            try:
+                chunk = self._stream.readline(self._max)
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
+                return
+            if not chunk or chunk.endswith(b"\n"):
+                return
+
+    def _decode(self, line: bytes) -> dict[str, Any] | None:
+        if not line.strip():
+            return None
+        try:
+            obj = _loads(line)
+        except _DecodeError:
+            if line.endswith(b"\n"):
+                self.warn(f"line {self.lines}: not valid JSON; skipped")
+            else:
+                self.warn(f"line {self.lines}: incomplete last line (the trace was cut short); skipped")
+            return None
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            self.warn(f"line {self.lines}: not an event object; skipped")
+            return None
+        return obj
+
+    def _read_header(self) -> dict[str, Any]:
+        self._lines = self._raw_lines()
+        for line in self._lines:
+            obj = self._decode(line)
+            if obj is None:
+                continue
+            if obj.get("type") != "header" or obj.get("schema") != SCHEMA:
+                raise TraceFormatError(f"not an {SCHEMA} file: the first record is not an {SCHEMA} header")
+            version = obj.get("version")
+            if not isinstance(version, list) or len(version) < 2 or not all(isinstance(v, int) for v in version[:2]):
+                raise TraceFormatError(f"{SCHEMA} header has no valid version: {version!r}")
+            if version[0] > VERSION[0]:
+                raise TraceFormatError(
+                    f"this trace uses {SCHEMA} schema {version[0]}.{version[1]}, newer than this reader "
+                    f"({VERSION[0]}.{VERSION[1]}); upgrade ecs to read it"
+                )
+            for key in ("groups", "systems"):
+                if not isinstance(obj.get(key), list):
+                    raise TraceFormatError(f"{SCHEMA} header lacks its {key!r} table")
+            return obj
+        raise TraceFormatError(f"empty or unreadable file: no {SCHEMA} header found")
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Events after the header, in file order. Unknown event types are passed through."""
+        for line in self._lines:
+            obj = self._decode(line)
+            if obj is None:
+                continue
+            if obj["type"] == "end":
+                self.complete = True
+            yield obj
+
+
+@dataclass
+class TraceData:
+    """A whole trace as numpy columns (see ``docs/trace-format.md`` for the fields).
+
+    ``groups`` is an ``(n, len(GROUP_FIELDS))`` int64 array, one row per group record;
+    ``group_tick_row`` says which row of the tick arrays each belongs to. ``systems`` rows
+    point at their group row through their first column (already made global).
+    """
+
+    header: dict[str, Any]
+    tick: NDArray[np.int64]
+    tick_start: NDArray[np.int64]
+    tick_end: NDArray[np.int64]
+    tick_dt: NDArray[np.float64]
+    tick_entities: NDArray[np.int64]
+    tick_flags: NDArray[np.int64]
+    groups: NDArray[np.int64]
+    group_tick_row: NDArray[np.int64]
+    systems: NDArray[np.int64]
+    phases: NDArray[np.int64]
+    phase_tick_row: NDArray[np.int64]
+    errors: list[tuple[int, int, str]]
+    counters: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]
+    marks: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def group_names(self) -> list[str]:
+        return [str(g.get("name", f"group{i}")) for i, g in enumerate(self.header["groups"])]
+
+    @property
+    def system_names(self) -> list[str]:
+        return [str(s.get("name", f"system{i}")) for i, s in enumerate(self.header["systems"])]
+
+    def __len__(self) -> int:
+        return int(self.tick.shape[0])
+
+    def tick_durations_ms(self) -> NDArray[np.float64]:
+        return (self.tick_end - self.tick_start) / 1e6
+
+    def column(self, name: str) -> NDArray[np.int64]:
+        """A named column of ``groups`` (``data.column("end")``)."""
+        return self.groups[:, GROUP_FIELDS.index(name)]
+
+
+def _rows(value: Any, width: int) -> NDArray[np.int64] | None:
+    """A list of int records as an (n, width) array; None when malformed."""
+    if not value:
+        return np.zeros((0, width), dtype=np.int64)
+    try:
+        arr = np.asarray(value, dtype=np.int64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if arr.ndim != 2 or arr.shape[1] < width:
+        return None
+    return arr[:, :width]
+
+
+def load_trace(source: Source, *, max_ticks: int | None = None) -> TraceData:
+    """Read a whole trace into numpy columns (damage tolerated as in :class:`TraceReader`).
+
+    ``max_ticks`` keeps only the last N ticks (a bounded view of a huge file).
+    """
+    gw, sw, pw = len(GROUP_FIELDS), len(SYSTEM_FIELDS), len(PHASE_FIELDS)
+    ticks: list[tuple[int, int, int, float, int, int]] = []
+    g_parts: list[NDArray[np.int64]] = []
+    s_parts: list[NDArray[np.int64]] = []
+    p_parts: list[NDArray[np.int64]] = []
+    g_counts: list[int] = []
+    p_counts: list[int] = []
+    errors: list[tuple[int, int, str]] = []
+    counters: dict[str, tuple[list[int], list[float]]] = {}
+    marks: list[dict[str, Any]] = []
+    n_groups = 0
+    n_systems = 0
+    with TraceReader(source) as reader:
+        header = reader.header
+        n_group_names = len(header["groups"])
+        for ev in reader:
+            kind = ev["type"]
+            if kind == "mark":
+                marks.append(ev)
+                continue
+            if kind != "tick":
+                continue
+            try:
+                row = (
+                    int(ev["tick"]),
+                    int(ev["start"]),
+                    int(ev["end"]),
+                    float(ev.get("dt", 0.0)),
+                    int(ev.get("entities", 0)),
+                    int(ev.get("flags", 0)),
+                )
+            except (KeyError, TypeError, ValueError):
+                reader.warn(f"line {reader.lines}: tick record with missing or bad fields; skipped")
+                continue
+            groups = _rows(ev.get("groups"), gw)
+            systems = _rows(ev.get("systems"), sw)
+            phases = _rows(ev.get("phases"), pw)
+            if groups is None or systems is None or phases is None:
+                reader.warn(f"line {reader.lines}: tick {row[0]} has malformed records; skipped")
+                continue
+            bad_group = (groups[:, 0] < 0) | (groups[:, 0] >= n_group_names)
+            if bad_group.any() or (len(systems) and ((systems[:, 0] < 0) | (systems[:, 0] >= len(groups))).any()):
+                reader.warn(f"line {reader.lines}: tick {row[0]} refers to unknown groups; skipped")
+                continue
+            tick_row = len(ticks)
+            ticks.append(row)
+            if len(systems):
+                systems = systems.copy()
+                systems[:, 0] += n_groups
+            for err in ev.get("errors") or ():
+                if isinstance(err, list) and len(err) >= 3 and isinstance(err[0], int):
+                    sys_pos = err[1] if isinstance(err[1], int) and err[1] >= 0 else -1
+                    errors.append((n_groups + err[0], n_systems + sys_pos if sys_pos >= 0 else -1, str(err[2])))
+            g_parts.append(groups)
+            s_parts.append(systems)
+            p_parts.append(phases)
+            g_counts.append(len(groups))
+            p_counts.append(len(phases))
+            n_groups += len(groups)
+            n_systems += len(systems)
+            ctr = ev.get("counters")
+            if isinstance(ctr, dict):
+                for name, value in ctr.items():
+                    if isinstance(value, int | float):
+                        col = counters.setdefault(str(name), ([], []))
+                        col[0].append(tick_row)
+                        col[1].append(float(value))
+        warnings = reader.warnings
+        complete = reader.complete
+    if not complete:
+        warnings.append("no end record: the trace was cut short (crash or still being written)")
+    tick_arr = np.array(ticks, dtype=np.float64).reshape(-1, 6)
+    data = TraceData(
+        header=header,
+        tick=tick_arr[:, 0].astype(np.int64),
+        tick_start=np.array([t[1] for t in ticks], dtype=np.int64),
+        tick_end=np.array([t[2] for t in ticks], dtype=np.int64),
+        tick_dt=tick_arr[:, 3].copy(),
+        tick_entities=tick_arr[:, 4].astype(np.int64),
+        tick_flags=tick_arr[:, 5].astype(np.int64),
+        groups=np.concatenate(g_parts) if g_parts else np.zeros((0, gw), dtype=np.int64),
+        group_tick_row=np.repeat(np.arange(len(ticks), dtype=np.int64), g_counts),
+        systems=np.concatenate(s_parts) if s_parts else np.zeros((0, sw), dtype=np.int64),
+        phases=np.concatenate(p_parts) if p_parts else np.zeros((0, pw), dtype=np.int64),
+        phase_tick_row=np.repeat(np.arange(len(ticks), dtype=np.int64), p_counts),
+        errors=errors,
+        counters={k: (np.array(v[0], dtype=np.int64), np.array(v[1], dtype=np.float64)) for k, v in counters.items()},
+        marks=marks,
+        warnings=warnings,
+        complete=complete,
+    )
+    if max_ticks is not None and len(data) > max_ticks:
+        data = data_tail(data, max_ticks)
+    return data
+
+
+def data_tail(data: TraceData, n: int) -> TraceData:
+    """The last ``n`` ticks of ``data`` (rows re-based so indices stay consistent)."""
+    first = len(data) - n
+    gmask = data.group_tick_row >= first
+    g_first = int(np.argmax(gmask)) if gmask.any() else len(data.groups)
+    smask = data.systems[:, 0] >= g_first if len(data.systems) else np.zeros(0, dtype=bool)
+    systems = data.systems[smask].copy()
+    if len(systems):
+        systems[:, 0] -= g_first
+    s_first = int(np.argmax(smask)) if smask.any() else len(data.systems)
+    pmask = data.phase_tick_row >= first
+    counters = {}
+    for k, (rows, vals) in data.counters.items():
+        keep = rows >= first
+        counters[k] = (rows[keep] - first, vals[keep])
+    return TraceData(
+        header=data.header,
+        tick=data.tick[first:],
+        tick_start=data.tick_start[first:],
+        tick_end=data.tick_end[first:],
+        tick_dt=data.tick_dt[first:],
+        tick_entities=data.tick_entities[first:],
+        tick_flags=data.tick_flags[first:],
+        groups=data.groups[gmask],
+        group_tick_row=data.group_tick_row[gmask] - first,
+        systems=systems,
+        phases=data.phases[pmask],
+        phase_tick_row=data.phase_tick_row[pmask] - first,
+        errors=[(g - g_first, s - s_first if s >= 0 else -1, t) for g, s, t in data.errors if g >= g_first],
+        counters=counters,
+        marks=[m for m in data.marks if isinstance(m.get("tick"), int) and m["tick"] >= int(data.tick[first])],
+        warnings=data.warnings,
+        complete=data.complete,
+    )

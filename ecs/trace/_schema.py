@@ -1,0 +1,244 @@
+"""The trace event schema: one format for trace files, the live stream and the profiler.
+
+A trace is newline-delimited JSON (UTF-8), one object per line, each with a ``"type"``.
+Files ending in ``.gz`` are gzip-compressed. The full reference, with examples, is
+``docs/trace-format.md``; this module is its executable form.
+
+Line kinds:
+
+``header``  (first line, exactly once) the schema name and version, the world, the clock, the
+            groups, systems, components and resources, the worker count, and the field
+            order of the compact records below.
+``tick``    one per tick: its start/end/dt/entity count, and *inside it* the tick's group
+            records (each with its system records), phase records and counters. Records are
+            positional arrays whose field order the header's ``fields`` gives, which keeps a
+            100k-tick trace small and fast to parse.
+``mark``    a host-defined mark (``sched.mark("level loaded", level=3)``).
+``end``     written when the recorder closes cleanly; a file without it was cut short (a
+            crash), and every complete line before the cut is still valid.
+
+Timestamps are integer nanoseconds of the scheduler's clock (``header.units == "ns"``).
+Group, system, result and phase names are indices into the header's tables.
+
+Versioning: ``version`` is ``[major, minor]``. A minor bump only appends fields (to objects or
+to the end of positional records) or adds line types; readers ignore what they do not know.
+A reader refuses a *newer major* version with :class:`~ecs.TraceFormatError`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .._summary import PhaseSummary, SchedulerInfo, TickSummary
+
+__all__ = [
+    "ERROR_FIELDS",
+    "GROUP_FIELDS",
+    "PHASES",
+    "PHASE_FIELDS",
+    "RESULTS",
+    "SCHEMA",
+    "SYSTEM_FIELDS",
+    "SYSTEM_RESULTS",
+    "VERSION",
+    "Encoder",
+]
+
+SCHEMA: Final = "ecs-trace"
+VERSION: Final = (1, 0)
+
+#: Group results, in code order (``GroupResult`` values).
+RESULTS: Final = ("executed", "skipped_empty", "skipped_interval", "errored", "still_running", "dropped")
+#: System results, in code order.
+SYSTEM_RESULTS: Final = ("executed", "errored", "skipped_interval")
+#: Phases, in code order.
+PHASES: Final = ("pre_tick", "apply", "flush", "maintenance", "post_tick")
+
+#: Field order of a group record (an array of ints) in a tick line's ``groups``.
+GROUP_FIELDS: Final = (
+    "group",  # index into header.groups
+    "tick",  # the tick it ran for (differs from the enclosing tick for late async merges)
+    "start",
+    "end",
+    "result",  # index into RESULTS
+    "entities",  # rows its queries matched
+    "commands",  # commands it recorded
+    "queue_wait",  # async: ns between dispatch and a worker starting it, else 0
+    "run",  # ns it ran
+    "queue_depth",  # async: pool tasks ahead of it at dispatch, else 0
+    "worker",  # async: worker number, else -1
+    "flags",  # bit 0 retried, bit 1 late (merged in a later tick)
+)
+#: Field order of a system record (an array of ints) in a tick line's ``systems``.
+SYSTEM_FIELDS: Final = (
+    "group_pos",  # position of its group record in this tick line's ``groups``
+    "system",  # index into header.systems
+    "start",
+    "end",
+    "result",  # index into SYSTEM_RESULTS
+    "flags",  # bit 0 retried
+)
+#: Field order of a phase record (an array of ints) in a tick line's ``phases``.
+PHASE_FIELDS: Final = ("phase", "start", "end", "commands", "spawned", "destroyed", "stale")
+#: Field order of an error record in a tick line's ``errors``.
+ERROR_FIELDS: Final = (
+    "group_pos",  # position of the group record in ``groups``
+    "system_pos",  # position of the system record in ``systems``, or -1
+    "text",  # "ExceptionType: message"
+)
+
+GROUP_RETRIED: Final = 1
+GROUP_LATE: Final = 2
+SYSTEM_RETRIED: Final = 1
+TICK_ABORTED: Final = 1
+
+_RESULT_CODE: Final = {name: i for i, name in enumerate(RESULTS)}
+_SYSTEM_RESULT_CODE: Final = {name: i for i, name in enumerate(SYSTEM_RESULTS)}
+_PHASE_CODE: Final = {name: i for i, name in enumerate(PHASES)}
+
+
+class Encoder:
+    """Turns scheduler summaries into schema objects (plain dicts ready for ``json.dumps``).
+
+    One encoder per scheduler header: it keeps the name -> index tables.
+    """
+
+    def __init__(self, info: SchedulerInfo) -> None:
+        self.info = info
+        self.group_index = {g.name: i for i, g in enumerate(info.groups)}
+        self.system_index = {s.name: i for i, s in enumerate(info.systems)}
+
+    def header(self, **extra: Any) -> dict[str, Any]:
+        info = self.info
+        out: dict[str, Any] = {
+            "type": "header",
+            "schema": SCHEMA,
+            "version": list(VERSION),
+            "world": info.world,
+            "clock": info.clock,
+            "units": "ns",
+            "start_ns": info.start_ns,
+            "created_unix": time.time(),
+            "workers": info.workers,
+            "groups": [
+                {
+                    "name": g.name,
+                    "mode": g.mode,
+                    "priority": g.priority,
+                    "order": g.order,
+                    "systems": list(g.systems),
+                    "reads": list(g.reads),
+                    "writes": list(g.writes),
+                    "interval": g.interval,
+                    "error_policy": g.error_policy,
+                    "queue_limit": g.queue_limit,
+                    "timeout_ns": g.timeout_ns,
+                    "allow_writes": g.allow_writes,
+                }
+                for g in info.groups
+            ],
+            "systems": [
+                {
+                    "name": s.name,
+                    "group": s.group,
+                    "reads": list(s.reads),
+                    "writes": list(s.writes),
+                    "async_allowed": s.async_allowed,
+                    "interval": s.interval,
+                }
+                for s in info.systems
+            ],
+            "components": [
+                {"name": c.name, "storage": c.storage, "fields": [[n, d, list(sh)] for n, d, sh in c.fields]}
+                for c in info.components
+            ],
+            "resources": list(info.resources),
+            "results": list(RESULTS),
+            "system_results": list(SYSTEM_RESULTS),
+            "phases": list(PHASES),
+            "fields": {
+                "group": list(GROUP_FIELDS),
+                "system": list(SYSTEM_FIELDS),
+                "phase": list(PHASE_FIELDS),
+                "error": list(ERROR_FIELDS),
+            },
+        }
+        out.update(extra)
+        return out
+
+    @staticmethod
+    def phase(p: PhaseSummary) -> list[int]:
+        return [_PHASE_CODE.get(p.phase, -1), p.start_ns, p.end_ns, p.commands, p.spawned, p.destroyed, p.stale]
+
+    def tick(self, t: TickSummary, counters: dict[str, float] | None = None) -> dict[str, Any]:
+        """A whole tick line: the tick, its groups, their systems, phases, errors, counters."""
+        gidx = self.group_index
+        sidx = self.system_index
+        groups: list[list[int]] = []
+        systems: list[list[int]] = []
+        errors: list[list[Any]] = []
+        for pos, g in enumerate(t.groups):
+            flags = (GROUP_RETRIED if g.retried else 0) | (GROUP_LATE if g.late else 0)
+            groups.append(
+                [
+                    gidx.get(g.group, -1),
+                    g.tick,
+                    g.start_ns,
+                    g.end_ns,
+                    _RESULT_CODE[g.result.value],
+                    g.entities,
+                    g.commands,
+                    g.queue_wait_ns,
+                    g.run_ns,
+                    g.queue_depth,
+                    -1 if g.worker is None else g.worker,
+                    flags,
+                ]
+            )
+            reported = False
+            for s in g.systems:
+                if s.error is not None:
+                    errors.append([pos, len(systems), s.error])
+                    reported = True
+                systems.append(
+                    [
+                        pos,
+                        sidx.get(s.name, -1),
+                        s.start_ns,
+                        s.end_ns,
+                        _SYSTEM_RESULT_CODE.get(s.result, 0),
+                        SYSTEM_RETRIED if s.retried else 0,
+                    ]
+                )
+            if g.error is not None and not reported:
+                errors.append([pos, -1, g.error])
+        ctr: dict[str, float] = {"entities": t.entities}
+        for name, depth in t.queue_depths.items():
+            ctr[f"queue_depth/{name}"] = depth
+        if counters:
+            ctr.update(counters)
+        return {
+            "type": "tick",
+            "tick": t.tick,
+            "start": t.start_ns,
+            "end": t.end_ns,
+            "dt": t.dt,
+            "entities": t.entities,
+            "flags": TICK_ABORTED if t.aborted else 0,
+            "groups": groups,
+            "systems": systems,
+            "phases": [self.phase(p) for p in t.phases],
+            "errors": errors,
+            "counters": ctr,
+            "in_flight": [gidx.get(n, -1) for n in t.in_flight],
+        }
+
+    @staticmethod
+    def mark(tick: int, name: str, t_ns: int, data: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "mark", "tick": tick, "t": t_ns, "name": name, "data": data}
+
+    @staticmethod
+    def end(ticks: int, dropped: int = 0) -> dict[str, Any]:
+        return {"type": "end", "ticks": ticks, "dropped": dropped}
