@@ -26,11 +26,12 @@ from the injected clock.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -331,6 +332,28 @@ class Scheduler:
             self.tick(dt)
             done += 1
         return done
+
+    def run_with_trace(
+        self,
+        target: str | os.PathLike[str] | IO[bytes],
+        ticks: int,
+        dt: float | None = None,
+        *,
+        until: Callable[[Scheduler], bool] | None = None,
+    ) -> int:
+        """Run like :meth:`run` while recording every tick to a trace file or binary stream.
+
+        A path ending in ``.gz`` is gzip-compressed. The recorder is detached (and the file
+        closed, with its end record) when the run finishes, even if a tick raises.
+        """
+        from ..trace import TraceRecorder
+
+        recorder = TraceRecorder(target)
+        self.add_observer(recorder)
+        try:
+            return self.run(ticks, dt, until=until)
+        finally:
+            self.remove_observer(recorder)
 
     def steps(self, dt: float | None = None) -> Iterator[str]:
         """Run one tick one step at a time, yielding each step's name after it ran.

@@ -4,8 +4,10 @@ See ``docs/trace-format.md`` for the format and ``docs/observability.md`` for th
 """
 
 from ._reader import MAX_LINE_BYTES as MAX_LINE_BYTES
+from ._reader import TraceBuilder as TraceBuilder
 from ._reader import TraceData as TraceData
 from ._reader import TraceReader as TraceReader
+from ._reader import data_tail as data_tail
 from ._reader import load_trace as load_trace
 from ._reader import open_binary as open_binary
 from ._recorder import TraceRecorder as TraceRecorder
@@ -32,9 +34,11 @@ __all__ = [
     "SYSTEM_RESULTS",
     "VERSION",
     "Encoder",
+    "TraceBuilder",
     "TraceData",
     "TraceReader",
     "TraceRecorder",
+    "data_tail",
     "load_trace",
     "open_binary",
 ]

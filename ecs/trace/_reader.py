@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from .._errors import TraceFormatError
 from ._schema import GROUP_FIELDS, PHASE_FIELDS, SCHEMA, SYSTEM_FIELDS, VERSION
 
-__all__ = ["MAX_LINE_BYTES", "TraceData", "TraceReader", "load_trace", "open_binary"]
+__all__ = ["MAX_LINE_BYTES", "TraceBuilder", "TraceData", "TraceReader", "data_tail", "load_trace", "open_binary"]
 
 #: Longest line a reader accepts; longer ones are skipped (a guard against garbage).
 MAX_LINE_BYTES: Final = 32 * 1024 * 1024
@@ -246,102 +246,139 @@ def _rows(value: Any, width: int) -> NDArray[np.int64] | None:
     return arr[:, :width]
 
 
+class TraceBuilder:
+    """Accumulates decoded events into columns; ``build()`` returns a :class:`TraceData`.
+
+    :func:`load_trace` uses it for files; a live viewer feeds it the events of a stream
+    (``builder.add(event)``) and calls ``build()`` when it wants a fresh view. Malformed
+    records are skipped with a warning, as in :class:`TraceReader`.
+    """
+
+    def __init__(self, header: dict[str, Any]) -> None:
+        self.header = header
+        self.warnings: list[str] = []
+        self.complete = False
+        self._n_group_names = len(header.get("groups") or ())
+        self._ticks: list[tuple[int, int, int, float, int, int]] = []
+        self._g_parts: list[NDArray[np.int64]] = []
+        self._s_parts: list[NDArray[np.int64]] = []
+        self._p_parts: list[NDArray[np.int64]] = []
+        self._g_counts: list[int] = []
+        self._p_counts: list[int] = []
+        self._errors: list[tuple[int, int, str]] = []
+        self._counters: dict[str, tuple[list[int], list[float]]] = {}
+        self._marks: list[dict[str, Any]] = []
+        self._n_groups = 0
+        self._n_systems = 0
+
+    def __len__(self) -> int:
+        return len(self._ticks)
+
+    def _warn(self, text: str) -> None:
+        if len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(text)
+
+    def add(self, ev: dict[str, Any]) -> bool:
+        """Take one decoded event; returns True when it added a tick."""
+        kind = ev.get("type")
+        if kind == "mark":
+            self._marks.append(ev)
+            return False
+        if kind == "end":
+            self.complete = True
+            return False
+        if kind != "tick":
+            return False
+        gw, sw, pw = len(GROUP_FIELDS), len(SYSTEM_FIELDS), len(PHASE_FIELDS)
+        try:
+            row = (
+                int(ev["tick"]),
+                int(ev["start"]),
+                int(ev["end"]),
+                float(ev.get("dt", 0.0)),
+                int(ev.get("entities", 0)),
+                int(ev.get("flags", 0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            self._warn("a tick record with missing or bad fields was skipped")
+            return False
+        groups = _rows(ev.get("groups"), gw)
+        systems = _rows(ev.get("systems"), sw)
+        phases = _rows(ev.get("phases"), pw)
+        if groups is None or systems is None or phases is None:
+            self._warn(f"tick {row[0]} has malformed records; skipped")
+            return False
+        bad_group = (groups[:, 0] < 0) | (groups[:, 0] >= self._n_group_names)
+        if bad_group.any() or (len(systems) and ((systems[:, 0] < 0) | (systems[:, 0] >= len(groups))).any()):
+            self._warn(f"tick {row[0]} refers to unknown groups; skipped")
+            return False
+        tick_row = len(self._ticks)
+        self._ticks.append(row)
+        n_groups, n_systems = self._n_groups, self._n_systems
+        if len(systems):
+            systems = systems.copy()
+            systems[:, 0] += n_groups
+        for err in ev.get("errors") or ():
+            if isinstance(err, list) and len(err) >= 3 and isinstance(err[0], int) and 0 <= err[0] < len(groups):
+                sys_pos = err[1] if isinstance(err[1], int) and 0 <= err[1] < len(systems) else -1
+                self._errors.append((n_groups + err[0], n_systems + sys_pos if sys_pos >= 0 else -1, str(err[2])))
+        self._g_parts.append(groups)
+        self._s_parts.append(systems)
+        self._p_parts.append(phases)
+        self._g_counts.append(len(groups))
+        self._p_counts.append(len(phases))
+        self._n_groups += len(groups)
+        self._n_systems += len(systems)
+        ctr = ev.get("counters")
+        if isinstance(ctr, dict):
+            for name, value in ctr.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    col = self._counters.setdefault(str(name), ([], []))
+                    col[0].append(tick_row)
+                    col[1].append(float(value))
+        return True
+
+    def build(self, warnings: list[str] | None = None) -> TraceData:
+        """The columns accumulated so far (a new object; the builder keeps accumulating)."""
+        gw, sw, pw = len(GROUP_FIELDS), len(SYSTEM_FIELDS), len(PHASE_FIELDS)
+        ticks = self._ticks
+        n = len(ticks)
+        return TraceData(
+            header=self.header,
+            tick=np.array([t[0] for t in ticks], dtype=np.int64),
+            tick_start=np.array([t[1] for t in ticks], dtype=np.int64),
+            tick_end=np.array([t[2] for t in ticks], dtype=np.int64),
+            tick_dt=np.array([t[3] for t in ticks], dtype=np.float64),
+            tick_entities=np.array([t[4] for t in ticks], dtype=np.int64),
+            tick_flags=np.array([t[5] for t in ticks], dtype=np.int64),
+            groups=np.concatenate(self._g_parts) if self._g_parts else np.zeros((0, gw), dtype=np.int64),
+            group_tick_row=np.repeat(np.arange(n, dtype=np.int64), self._g_counts),
+            systems=np.concatenate(self._s_parts) if self._s_parts else np.zeros((0, sw), dtype=np.int64),
+            phases=np.concatenate(self._p_parts) if self._p_parts else np.zeros((0, pw), dtype=np.int64),
+            phase_tick_row=np.repeat(np.arange(n, dtype=np.int64), self._p_counts),
+            errors=list(self._errors),
+            counters={
+                k: (np.array(v[0], dtype=np.int64), np.array(v[1], dtype=np.float64)) for k, v in self._counters.items()
+            },
+            marks=list(self._marks),
+            warnings=list(warnings if warnings is not None else self.warnings),
+            complete=self.complete,
+        )
+
+
 def load_trace(source: Source, *, max_ticks: int | None = None) -> TraceData:
     """Read a whole trace into numpy columns (damage tolerated as in :class:`TraceReader`).
 
     ``max_ticks`` keeps only the last N ticks (a bounded view of a huge file).
     """
-    gw, sw, pw = len(GROUP_FIELDS), len(SYSTEM_FIELDS), len(PHASE_FIELDS)
-    ticks: list[tuple[int, int, int, float, int, int]] = []
-    g_parts: list[NDArray[np.int64]] = []
-    s_parts: list[NDArray[np.int64]] = []
-    p_parts: list[NDArray[np.int64]] = []
-    g_counts: list[int] = []
-    p_counts: list[int] = []
-    errors: list[tuple[int, int, str]] = []
-    counters: dict[str, tuple[list[int], list[float]]] = {}
-    marks: list[dict[str, Any]] = []
-    n_groups = 0
-    n_systems = 0
     with TraceReader(source) as reader:
-        header = reader.header
-        n_group_names = len(header["groups"])
+        builder = TraceBuilder(reader.header)
         for ev in reader:
-            kind = ev["type"]
-            if kind == "mark":
-                marks.append(ev)
-                continue
-            if kind != "tick":
-                continue
-            try:
-                row = (
-                    int(ev["tick"]),
-                    int(ev["start"]),
-                    int(ev["end"]),
-                    float(ev.get("dt", 0.0)),
-                    int(ev.get("entities", 0)),
-                    int(ev.get("flags", 0)),
-                )
-            except (KeyError, TypeError, ValueError):
-                reader.warn(f"line {reader.lines}: tick record with missing or bad fields; skipped")
-                continue
-            groups = _rows(ev.get("groups"), gw)
-            systems = _rows(ev.get("systems"), sw)
-            phases = _rows(ev.get("phases"), pw)
-            if groups is None or systems is None or phases is None:
-                reader.warn(f"line {reader.lines}: tick {row[0]} has malformed records; skipped")
-                continue
-            bad_group = (groups[:, 0] < 0) | (groups[:, 0] >= n_group_names)
-            if bad_group.any() or (len(systems) and ((systems[:, 0] < 0) | (systems[:, 0] >= len(groups))).any()):
-                reader.warn(f"line {reader.lines}: tick {row[0]} refers to unknown groups; skipped")
-                continue
-            tick_row = len(ticks)
-            ticks.append(row)
-            if len(systems):
-                systems = systems.copy()
-                systems[:, 0] += n_groups
-            for err in ev.get("errors") or ():
-                if isinstance(err, list) and len(err) >= 3 and isinstance(err[0], int):
-                    sys_pos = err[1] if isinstance(err[1], int) and err[1] >= 0 else -1
-                    errors.append((n_groups + err[0], n_systems + sys_pos if sys_pos >= 0 else -1, str(err[2])))
-            g_parts.append(groups)
-            s_parts.append(systems)
-            p_parts.append(phases)
-            g_counts.append(len(groups))
-            p_counts.append(len(phases))
-            n_groups += len(groups)
-            n_systems += len(systems)
-            ctr = ev.get("counters")
-            if isinstance(ctr, dict):
-                for name, value in ctr.items():
-                    if isinstance(value, int | float):
-                        col = counters.setdefault(str(name), ([], []))
-                        col[0].append(tick_row)
-                        col[1].append(float(value))
-        warnings = reader.warnings
-        complete = reader.complete
-    if not complete:
+            builder.add(ev)
+        warnings = reader.warnings + builder.warnings
+    if not builder.complete:
         warnings.append("no end record: the trace was cut short (crash or still being written)")
-    tick_arr = np.array(ticks, dtype=np.float64).reshape(-1, 6)
-    data = TraceData(
-        header=header,
-        tick=tick_arr[:, 0].astype(np.int64),
-        tick_start=np.array([t[1] for t in ticks], dtype=np.int64),
-        tick_end=np.array([t[2] for t in ticks], dtype=np.int64),
-        tick_dt=tick_arr[:, 3].copy(),
-        tick_entities=tick_arr[:, 4].astype(np.int64),
-        tick_flags=tick_arr[:, 5].astype(np.int64),
-        groups=np.concatenate(g_parts) if g_parts else np.zeros((0, gw), dtype=np.int64),
-        group_tick_row=np.repeat(np.arange(len(ticks), dtype=np.int64), g_counts),
-        systems=np.concatenate(s_parts) if s_parts else np.zeros((0, sw), dtype=np.int64),
-        phases=np.concatenate(p_parts) if p_parts else np.zeros((0, pw), dtype=np.int64),
-        phase_tick_row=np.repeat(np.arange(len(ticks), dtype=np.int64), p_counts),
-        errors=errors,
-        counters={k: (np.array(v[0], dtype=np.int64), np.array(v[1], dtype=np.float64)) for k, v in counters.items()},
-        marks=marks,
-        warnings=warnings,
-        complete=complete,
-    )
+    data = builder.build(warnings)
     if max_ticks is not None and len(data) > max_ticks:
         data = data_tail(data, max_ticks)
     return data
