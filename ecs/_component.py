@@ -292,7 +292,7 @@ def component(cls: type[T] | None = None, /, *, storage: str | None = None) -> t
         setattr(
             data_cls,
             _SPEC_ATTR,
-            ComponentSpec(type=data_cls, name=data_cls.__qualname__, fields=specs, storage_hint=storage),
+            ComponentSpec(type=data_cls, name=data_cls.__name__, fields=specs, storage_hint=storage),
         )
         return data_cls
 

@@ -117,7 +117,7 @@ class Plan:
 
 
 def _name(t: type) -> str:
-    return getattr(t, "__qualname__", repr(t))
+    return getattr(t, "__name__", repr(t))
 
 
 class SchedulerBuilder:

@@ -291,8 +291,8 @@ class Scheduler:
                 SystemInfo(
                     name=ps.descriptor.name,
                     group=g.name,
-                    reads=tuple(sorted(getattr(t, "__qualname__", str(t)) for t in ps.descriptor.reads)),
-                    writes=tuple(sorted(getattr(t, "__qualname__", str(t)) for t in ps.descriptor.writes)),
+                    reads=tuple(sorted(getattr(t, "__name__", str(t)) for t in ps.descriptor.reads)),
+                    writes=tuple(sorted(getattr(t, "__name__", str(t)) for t in ps.descriptor.writes)),
                     async_allowed=ps.descriptor.async_allowed,
                     interval=_interval_text(ps.descriptor.interval),
                 )
@@ -304,7 +304,7 @@ class Scheduler:
                 groups=groups,
                 systems=systems,
                 components=comps,
-                resources=tuple(sorted(getattr(t, "__qualname__", str(t)) for t in w.resources)),
+                resources=tuple(sorted(getattr(t, "__name__", str(t)) for t in w.resources)),
                 workers=self.workers,
                 clock=type(self.clock).__name__,
                 start_ns=self._start_ns,
