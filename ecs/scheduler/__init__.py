@@ -6,10 +6,10 @@ from ._builder import Plugin as Plugin
 from ._builder import SchedulerBuilder as SchedulerBuilder
 from ._scheduler import GroupStats as GroupStats
 from ._scheduler import Scheduler as Scheduler
-from ._scheduler import Time as Time
 from ._types import ErrorPolicy as ErrorPolicy
 from ._types import GroupResult as GroupResult
 from ._types import Mode as Mode
+from ._types import Time as Time
 from ._types import WorkGroup as WorkGroup
 
 __all__ = [

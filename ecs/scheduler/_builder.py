@@ -41,7 +41,7 @@ from .._errors import (
 )
 from .._summary import SchedulerObserver
 from .._system import Interval, System, SystemDescriptor
-from ._types import DEFAULT_TIMEOUT, ErrorPolicy, Mode, WorkGroup
+from ._types import DEFAULT_TIMEOUT, ErrorPolicy, Mode, Time, WorkGroup
 
 if TYPE_CHECKING:
     from .._world import World
@@ -131,6 +131,8 @@ class SchedulerBuilder:
         self._hooks: dict[str, list[Hook]] = {k: [] for k in HOOK_KINDS}
         self._observers: list[SchedulerObserver] = []
         self._plugins: list[str] = []
+        if not world.has_resource(Time):
+            world.add_resource(Time(), Time)  # refreshed by the scheduler every tick
 
     # -- collecting ---------------------------------------------------------------------------
     def add_group(

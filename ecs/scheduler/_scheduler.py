@@ -51,28 +51,19 @@ from .._summary import (
 from .._system import ExecutionContext, Interval, TickState
 from ._frozen import FrozenView
 from ._pool import Task, WorkerPool
-from ._types import ErrorPolicy, GroupResult
+from ._types import ErrorPolicy, GroupResult, Time
 
 if TYPE_CHECKING:
     from .._clock import Clock
     from .._world import World
     from ._builder import Hook, Plan, PlannedGroup
 
-__all__ = ["GroupStats", "Scheduler", "Time"]
+__all__ = ["GroupStats", "Scheduler"]
 
 log = logging.getLogger("ecs.scheduler")
 
 _EXECUTED: Final = GroupResult.EXECUTED
 _RESULT_NAMES: Final = {r: r.value for r in GroupResult}
-
-
-@dataclass(frozen=True, slots=True)
-class Time:
-    """The resource the scheduler refreshes every tick (read it with ``ctx.resource(ecs.Time)``)."""
-
-    dt: float = 0.0
-    tick: int = 0
-    elapsed: float = 0.0
 
 
 @dataclass(slots=True)
@@ -107,13 +98,25 @@ def _attempt(system: Any, ctx: ExecutionContext) -> Exception | None:
     return None
 
 
-def _due(iv: Interval | None, last_tick: int, last_time: float, tick: int, elapsed: float) -> bool:
+def _due(iv: Interval | None, last_tick: int, next_due: float, tick: int, elapsed: float) -> bool:
     if iv is None or last_tick < 0:
         return True
     if iv.ticks is not None:
         return tick - last_tick >= iv.ticks
-    assert iv.seconds is not None
-    return elapsed - last_time >= iv.seconds - 1e-9
+    return elapsed >= next_due - 1e-9
+
+
+def _next_due(iv: Interval | None, next_due: float, elapsed: float, first: bool) -> float:
+    """When a seconds-interval is next due after running at ``elapsed``.
+
+    Due times advance by exactly the interval, so 0.25 s at dt = 0.1 runs at 0, 0.3, 0.5,
+    0.8, 1.0 ... (4 times a second on average, no drift). After a long stall it does not
+    run in a burst to catch up: missed runs are skipped.
+    """
+    if iv is None or iv.seconds is None:
+        return 0.0
+    nxt = (elapsed if first else next_due) + iv.seconds
+    return nxt if nxt > elapsed + 1e-9 else elapsed + iv.seconds
 
 
 @dataclass(slots=True)
@@ -418,8 +421,8 @@ class Scheduler:
                     groups.append(self._skip_summary(rt, tick, GroupResult.SKIPPED_INTERVAL, self.clock.now_ns()))
                 yield g.name
                 continue
+            rt.last_time = _next_due(g.spec.interval, rt.last_time, self.elapsed, rt.last_tick < 0)
             rt.last_tick = tick
-            rt.last_time = self.elapsed
             mark = (len(rt.buffer._cmds), rt.buffer._last_size)
             world.lock(g.name)
             try:
@@ -569,7 +572,7 @@ class Scheduler:
                         now = clock.now_ns()
                         out.timings.append(SystemTiming(ps.descriptor.name, now, now, "skipped_interval"))
                     continue
-                rt.system_last[i] = (tick, elapsed)
+                rt.system_last[i] = (tick, _next_due(iv, ltime, elapsed, lt < 0))
             ctx._matched = 0
             ctx._queried = False
             n_cmds, last_size = len(buf._cmds), buf._last_size
@@ -654,8 +657,8 @@ class Scheduler:
         if depth >= g.spec.queue_limit and depth > 0:
             st.dropped += 1
             return GroupResult.DROPPED
+        rt.last_time = _next_due(g.spec.interval, rt.last_time, self.elapsed, rt.last_tick < 0)
         rt.last_tick = tick
-        rt.last_time = self.elapsed
         world = self.world
         view = FrozenView(world, g.components, g.written_components if g.spec.allow_writes else frozenset())
         resources: dict[type, Any] = {}

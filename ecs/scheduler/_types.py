@@ -21,10 +21,22 @@ from typing import Final
 from .._errors import BuildError
 from .._system import Interval, System
 
-__all__ = ["DEFAULT_TIMEOUT", "ErrorPolicy", "GroupResult", "Mode", "WorkGroup"]
+__all__ = ["DEFAULT_TIMEOUT", "ErrorPolicy", "GroupResult", "Mode", "Time", "WorkGroup"]
 
 #: How long a tick waits for an async group by default, in seconds.
 DEFAULT_TIMEOUT: Final = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Time:
+    """The resource the scheduler refreshes every tick (read it with ``ctx.resource(ecs.Time)``).
+
+    ``dt`` is this tick's game time step, ``tick`` its number, ``elapsed`` the game time before it.
+    """
+
+    dt: float = 0.0
+    tick: int = 0
+    elapsed: float = 0.0
 
 
 class Mode(enum.Enum):
