@@ -69,7 +69,14 @@ def test_bad_definitions_raise_a_definition_error() -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [((1.0, 2.0), True), ([1, 2], True), (np.array([1.5, 2.5]), True), ((1.0,), False), ("ab", False), ((1, 2, 3), False)],
+    [
+        ((1.0, 2.0), True),
+        ([1, 2], True),
+        (np.array([1.5, 2.5]), True),
+        ((1.0,), False),
+        ("ab", False),
+        ((1, 2, 3), False),
+    ],
 )
 def test_values_are_checked_for_dtype_kind_and_shape(value: object, ok: bool) -> None:
     f = component_spec(Position).fields[0]

@@ -77,7 +77,11 @@ class WorldMachine(RuleBasedStateMachine):
     def spawn_batch(self, n: int, comps: list[type]) -> None:
         spec: dict[type, Any] = {}
         for c in comps:
-            spec[c] = None if c is Enemy else {Position: Position(xy=(1, 2)), Health: Health(3), Mana: Mana(2.0), Name: Name("b")}[c]
+            spec[c] = (
+                None
+                if c is Enemy
+                else {Position: Position(xy=(1, 2)), Health: Health(3), Mana: Mana(2.0), Name: Name("b")}[c]
+            )
         ids = self.world.spawn_batch(n, spec)
         for eid in ids.tolist():
             self.model[eid] = {c: plain(spec[c]) if c is not Enemy else ("E",) for c in comps}
