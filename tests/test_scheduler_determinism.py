@@ -31,7 +31,7 @@ def tight_switching() -> Iterator[None]:
 
 
 def jitter() -> None:
-    time.sleep(random.random() * 0.002)  # noqa: S311 - timing noise, not security
+    time.sleep(random.random() * 0.002)  # timing noise, not security
 
 
 @ecs.system(reads=(Velocity,), writes=(Position,))
