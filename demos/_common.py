@@ -1,0 +1,346 @@
+"""What every demo shares: the command line, the headless loop, the window, the HUD.
+
+A demo module provides a :class:`Demo` (its name, ``create_scheduler`` factory, extra
+command-line options, and a ``make_scene`` that builds its drawing code for a window) and
+calls ``main(DEMO)``. Everything else lives here:
+
+* ``--headless`` runs without a window and without importing arcade at all (a plain loop from
+  :mod:`ecs.integrations.headless`), so it works on a server with no X and no GL;
+* ``--ticks N`` stops after N ticks (windowed runs keep going until closed when it is absent);
+* ``--seed S`` seeds every random draw (numpy Generators only; the wall clock never enters
+  the simulation, whose ``dt`` is fixed at ``1 / --rate``);
+* ``--record FILE`` writes a trace (:class:`ecs.trace.TraceRecorder`);
+* ``--stream [HOST:]PORT`` serves the live stream (:class:`ecs.trace.LiveStreamServer`);
+* ``--hash`` prints ``world.state_hash()`` as the last line of output.
+
+The HUD shows, per work group, the average time it took over the last ticks, as reported to
+a :class:`GroupTimes` observer: the same numbers a trace records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import ecs
+from ecs.integrations.headless import run_fixed
+
+if TYPE_CHECKING:
+    import arcade
+
+    from ecs.integrations.arcade import SchedulerDriver
+
+__all__ = [
+    "Demo",
+    "DemoWindow",
+    "GroupTimes",
+    "Scene",
+    "build_parser",
+    "main",
+    "open_window",
+    "parse_address",
+    "run_headless",
+]
+
+DEFAULT_HEADLESS_TICKS: Final = 600
+WINDOW_SIZE: Final = (1280, 720)
+_EMA: Final = 0.1  # weight of the newest tick in the HUD's moving averages
+
+
+# -- observation for the HUD ----------------------------------------------------------------------
+class GroupTimes(ecs.SchedulerObserver):
+    """Moving averages of tick and per-group times (ms), and failure counts, for a HUD.
+
+    Async groups are timed by how long they ran on their worker (``run_ns``), not by how
+    long they waited in the queue.
+    """
+
+    def __init__(self) -> None:
+        self.group_ms: dict[str, float] = {}
+        self.modes: dict[str, str] = {}
+        self.last_result: dict[str, str] = {}
+        self.tick_ms = 0.0
+        self.ticks = 0
+        self.entities = 0
+        self.errors = 0
+        self.retries = 0
+
+    def on_start(self, info: ecs.SchedulerInfo) -> None:
+        for g in info.groups:
+            self.group_ms.setdefault(g.name, 0.0)
+            self.modes[g.name] = g.mode
+
+    def on_group(self, summary: ecs.GroupSummary) -> None:
+        self.last_result[summary.group] = summary.result.value
+        if summary.result in (ecs.GroupResult.EXECUTED, ecs.GroupResult.ERRORED):
+            ns = summary.run_ns if summary.mode == "async" else summary.duration_ns
+            old = self.group_ms.get(summary.group, 0.0)
+            self.group_ms[summary.group] = ns / 1e6 if self.ticks == 0 else old + _EMA * (ns / 1e6 - old)
+        if summary.result is ecs.GroupResult.ERRORED:
+            self.errors += 1
+        if summary.retried:
+            self.retries += 1
+
+    def on_tick(self, summary: ecs.TickSummary) -> None:
+        ms = summary.duration_ns / 1e6
+        self.tick_ms = ms if self.ticks == 0 else self.tick_ms + _EMA * (ms - self.tick_ms)
+        self.ticks += 1
+        self.entities = summary.entities
+
+    def lines(self) -> list[str]:
+        """The HUD's text: one line for the tick, one per group."""
+        out = [f"tick {self.ticks}  {self.tick_ms:6.2f} ms  entities {self.entities}"]
+        for name, ms in self.group_ms.items():
+            mode = self.modes.get(name, "?")
+            result = self.last_result.get(name, "-")
+            out.append(f"  {name:<12} {mode:<5} {ms:6.2f} ms  {result}")
+        if self.errors or self.retries:
+            out.append(f"  errors {self.errors}  retries {self.retries}")
+        return out
+
+
+# -- the demo description --------------------------------------------------------------------------
+class Scene(Protocol):
+    """A demo's drawing and input code for one window (built by ``Demo.make_scene``)."""
+
+    def draw(self, alpha: float) -> None: ...
+
+    def on_key_press(self, symbol: int, modifiers: int) -> None: ...
+
+    def on_key_release(self, symbol: int, modifiers: int) -> None: ...
+
+    def hud_lines(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Demo:
+    """How the shared runner builds and shows one demo."""
+
+    name: str
+    title: str
+    create_scheduler: Callable[..., ecs.Scheduler]
+    make_scene: Callable[[ecs.Scheduler, arcade.Window, SchedulerDriver], Scene]
+    #: Adds the demo's own command-line options to the parser.
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda _parser: None
+    #: Turns parsed arguments into keyword options for ``create_scheduler``.
+    options: Callable[[argparse.Namespace], dict[str, Any]] = lambda _args: {}
+    #: Called once per headless run before the ticks (e.g. turn the autopilot on).
+    prepare_headless: Callable[[ecs.Scheduler], None] = lambda _sched: None
+    keys: tuple[str, ...] = field(default=())
+
+
+def build_parser(demo: Demo) -> argparse.ArgumentParser:
+    """The common options plus the demo's own."""
+    parser = argparse.ArgumentParser(prog=f"python -m demos.{demo.name}", description=demo.title)
+    parser.add_argument("--headless", action="store_true", help="no window: run the simulation only (no X needed)")
+    parser.add_argument(
+        "--ticks",
+        type=int,
+        default=None,
+        help=f"stop after N ticks (headless default {DEFAULT_HEADLESS_TICKS}; windowed: run until closed)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--rate", type=float, default=60.0, help="ticks per second of game time (default 60)")
+    parser.add_argument("--record", metavar="FILE", help="record a trace (.trace.jsonl or .trace.jsonl.gz)")
+    parser.add_argument("--stream", metavar="[HOST:]PORT", help="serve the live trace stream for ecs-profiler")
+    parser.add_argument("--hash", action="store_true", help="print the final world state hash as the last line")
+    parser.add_argument("--realtime", action="store_true", help="headless: pace ticks to real time")
+    parser.add_argument("--screenshot", metavar="PNG", help="windowed with --ticks: save the last frame and exit")
+    parser.add_argument("--workers", type=int, default=None, help="worker threads for async groups")
+    demo.add_arguments(parser)
+    return parser
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``"9000"`` -> ("127.0.0.1", 9000); ``"0.0.0.0:9000"`` -> ("0.0.0.0", 9000)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host = "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--stream: {text!r} is not [HOST:]PORT") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"--stream: port {number} is out of range")
+    return host or "127.0.0.1", number
+
+
+def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callable[[str], None]) -> None:
+    if args.record:
+        from ecs.trace import TraceRecorder
+
+        sched.add_observer(TraceRecorder(args.record))
+        out(f"recording trace to {args.record}")
+    if args.stream:
+        import ecs.trace
+
+        host, port = parse_address(args.stream)
+        server_type = getattr(ecs.trace, "LiveStreamServer", None)
+        if server_type is None:
+            raise SystemExit("--stream needs ecs.trace.LiveStreamServer, which this build of ecs lacks")
+        server = server_type(host, port)
+        sched.add_observer(server)
+        out(f"live stream on {server.address} (connect with: ecs-profiler --connect {server.address})")
+
+
+def make_scheduler(demo: Demo, args: argparse.Namespace) -> ecs.Scheduler:
+    options = demo.options(args)
+    if args.workers is not None:
+        options["workers"] = args.workers
+    return demo.create_scheduler(seed=args.seed, **options)
+
+
+# -- headless ----------------------------------------------------------------------------------------
+def run_headless(demo: Demo, args: argparse.Namespace, out: Callable[[str], None] = print) -> str:
+    """Run the demo with no window; returns the final state hash."""
+    ticks = DEFAULT_HEADLESS_TICKS if args.ticks is None else args.ticks
+    with make_scheduler(demo, args) as sched:
+        _attach_outputs(sched, args, out)
+        demo.prepare_headless(sched)
+        t0 = time.perf_counter()
+        ran = run_fixed(sched, ticks, args.rate, realtime=args.realtime)
+        wall = time.perf_counter() - t0
+        sched.wait_idle()
+        digest = sched.world.state_hash()
+        per_tick = wall / ran * 1e3 if ran else 0.0
+        out(
+            f"{demo.name}: {ran} ticks in {wall:.2f} s ({per_tick:.2f} ms/tick), "
+            f"{len(sched.world)} entities, game time {sched.elapsed:.2f} s"
+        )
+    return digest
+
+
+# -- windowed ----------------------------------------------------------------------------------------
+class DemoWindow:
+    """An arcade window showing one demo: driver, scene, HUD, and the ``--ticks`` stop."""
+
+    def __init__(self, demo: Demo, sched: ecs.Scheduler, args: argparse.Namespace, *, visible: bool = True) -> None:
+        import arcade
+
+        from ecs.integrations.arcade import SchedulerDriver
+
+        self.arcade = arcade
+        self.demo = demo
+        self.sched = sched
+        self.args = args
+        self.times = GroupTimes()
+        sched.add_observer(self.times)
+        width, height = WINDOW_SIZE
+        self.window = arcade.Window(width, height, demo.title, visible=visible, update_rate=1 / 120, draw_rate=1 / 120)
+        self.window.background_color = arcade.color.BLACK
+        self.driver = SchedulerDriver(sched, rate_hz=args.rate, max_ticks=args.ticks)
+        self.driver.attach(self.window)
+        self.scene = demo.make_scene(sched, self.window, self.driver)
+        self.window.push_handlers(
+            on_draw=self.on_draw, on_key_press=self.on_key_press, on_key_release=self.on_key_release
+        )
+        self.frames = 0
+        self.screenshot: str | None = args.screenshot
+        self._hud_text: list[arcade.Text] = []
+        self._hud_at = -1.0
+        self._fps = 0.0
+        self._fps_frames = 0
+        self._fps_t0 = time.perf_counter()
+        self.closed = False
+
+    def on_draw(self) -> None:
+        self.window.clear()
+        self.scene.draw(self.driver.alpha)
+        self._draw_hud()
+        self.frames += 1
+        if self.driver.finished:
+            if self.screenshot:
+                self.arcade.get_image().save(self.screenshot)
+            self.arcade.exit()
+
+    def on_key_press(self, symbol: int, modifiers: int) -> None:
+        if symbol == self.arcade.key.ESCAPE:
+            self.arcade.exit()
+            return
+        self.scene.on_key_press(symbol, modifiers)
+
+    def on_key_release(self, symbol: int, modifiers: int) -> None:
+        self.scene.on_key_release(symbol, modifiers)
+
+    def hud_lines(self) -> list[str]:
+        state = "PAUSED (P resume, . step)" if self.driver.paused else "P pause"
+        head = f"{self.demo.title}   {self._fps:5.1f} fps   {state}"
+        return [head, *self.times.lines(), *self.scene.hud_lines(), *self.demo.keys]
+
+    def _draw_hud(self) -> None:
+        arcade = self.arcade
+        now = time.perf_counter()
+        self._fps_frames += 1
+        if now - self._fps_t0 >= 0.5:
+            self._fps = self._fps_frames / (now - self._fps_t0)
+            self._fps_frames = 0
+            self._fps_t0 = now
+        # Re-laying out text is the HUD's only real cost: refresh it a few times a second.
+        if now - self._hud_at >= 0.25 or not self._hud_text:
+            self._hud_at = now
+            lines = self.hud_lines()
+            while len(self._hud_text) < len(lines):
+                y = self.window.height - 18 - 16 * len(self._hud_text)
+                self._hud_text.append(
+                    arcade.Text("", 10, y, arcade.color.LIGHT_GREEN, 11, font_name=("Courier New", "monospace"))
+                )
+            for text, line in zip(self._hud_text, [*lines, *[""] * len(self._hud_text)], strict=False):
+                if text.text != line:
+                    text.text = line
+        width = max((len(t.text) for t in self._hud_text), default=0) * 7 + 20
+        used = sum(1 for t in self._hud_text if t.text)
+        top = self.window.height
+        arcade.draw_lrbt_rectangle_filled(0, width, top - 10 - 16 * used, top, (0, 0, 0, 170))
+        for text in self._hud_text:
+            text.draw()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.driver.detach()
+            self.window.close()
+
+
+def open_window(demo: Demo, sched: ecs.Scheduler, args: argparse.Namespace, *, visible: bool = True) -> DemoWindow:
+    """Build the demo's window around an existing scheduler (tests drive it frame by frame)."""
+    return DemoWindow(demo, sched, args, visible=visible)
+
+
+def run_windowed(demo: Demo, args: argparse.Namespace, out: Callable[[str], None] = print) -> str:
+    import arcade
+
+    with make_scheduler(demo, args) as sched:
+        _attach_outputs(sched, args, out)
+        win = open_window(demo, sched, args)
+        try:
+            arcade.run()
+        finally:
+            win.close()
+        sched.wait_idle()
+        out(f"{demo.name}: {win.driver.ticks} ticks, {win.frames} frames drawn, {len(sched.world)} entities")
+        return sched.world.state_hash()
+
+
+def main(demo: Demo, argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the demo; the state hash, if asked for, is printed last."""
+    args = build_parser(demo).parse_args(argv)
+    if args.ticks is not None and args.ticks < 0:
+        raise SystemExit("--ticks must be >= 0")
+    if args.screenshot and args.ticks is None:
+        raise SystemExit("--screenshot needs --ticks N (the frame after tick N is saved)")
+    if args.headless:
+        digest = run_headless(demo, args)
+    else:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            # No display: arcade can still draw off-screen through EGL (Mesa).
+            os.environ.setdefault("ARCADE_HEADLESS", "1")
+        digest = run_windowed(demo, args)
+    sys.stdout.flush()
+    if args.hash:
+        print(digest, flush=True)
+    return 0

@@ -1,0 +1,256 @@
+"""A fixed timestep: an accumulator the application owns.
+
+Game logic is easiest to reason about, test and replay when every tick advances the same
+amount of game time. Frames, though, arrive whenever the engine (or the operating system)
+gets round to them. :class:`FixedTimestep` turns the variable real time between frames
+into a whole number of fixed ticks, and says how far between two ticks the current frame
+falls, so drawing can interpolate::
+
+    ts = FixedTimestep(rate_hz=60, max_catch_up=5)
+
+    def on_frame(real_dt: float) -> None:          # called by the game loop
+        for _ in range(ts.advance(real_dt)):
+            sched.tick(ts.dt)                      # always exactly 1/60 s of game time
+        draw(alpha=ts.alpha)                       # 0 <= alpha < 1: position between ticks
+
+or simply ``advance_scheduler(sched, ts, real_dt)``, which also reports dropped time.
+
+**The spiral of death.** If one tick costs more real time than it simulates, each frame
+owes more ticks than the last, and the game freezes trying to catch up. ``max_catch_up``
+caps the ticks a single frame may run; time beyond the cap is *dropped* (the game runs
+slower than real time rather than not at all). Dropped time is never silent: it is
+counted in :attr:`FixedTimestep.dropped_seconds` and :attr:`~FixedTimestep.dropped_steps`,
+and :func:`advance_scheduler` publishes a ``timestep_dropped`` mark to the scheduler's
+observers (so it shows up in traces and the profiler).
+
+**Exact arithmetic.** Time is kept in integer nanoseconds, so the books always balance:
+``real time fed in == steps * dt + accumulator + dropped + paused``, exactly, after any
+sequence of calls. Floating-point accumulators drift and eventually run one tick too many
+or too few.
+
+**Pause and step.** :meth:`~FixedTimestep.pause` stops ticks (real time fed in while
+paused is counted in ``paused_seconds``, never turned into ticks later);
+:meth:`~FixedTimestep.step_once` queues exactly one tick for the next ``advance``, for
+frame-by-frame debugging.
+
+Nothing here imports an engine: the arcade and pyglet drivers, and tests with a manual
+clock, all use the same object.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, final
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from ..scheduler import Scheduler
+
+__all__ = ["DROP_MARK", "FixedTimestep", "advance_scheduler", "interpolate"]
+
+#: Name of the mark published when a frame's catch-up cap drops time.
+DROP_MARK: Final = "timestep_dropped"
+
+_NS: Final = 1_000_000_000
+
+
+@final
+class FixedTimestep:
+    """Turns real frame times into a whole number of fixed-length ticks.
+
+    ``rate_hz`` is ticks per second of game time; ``max_catch_up`` the most ticks one
+    :meth:`advance` may ask for (the rest of the owed time is dropped and counted).
+    """
+
+    __slots__ = (
+        "_acc_ns",
+        "_dt_ns",
+        "_paused",
+        "_pending_steps",
+        "dropped_ns",
+        "dropped_steps",
+        "drops",
+        "max_catch_up",
+        "paused_ns",
+        "rate_hz",
+        "steps",
+    )
+
+    def __init__(self, rate_hz: float = 60.0, max_catch_up: int = 5) -> None:
+        if not rate_hz > 0 or rate_hz > 1e6:
+            raise ValueError(f"FixedTimestep: rate_hz must be in (0, 1e6], got {rate_hz!r}")
+        if not isinstance(max_catch_up, int) or max_catch_up < 1:
+            raise ValueError(f"FixedTimestep: max_catch_up must be an int >= 1, got {max_catch_up!r}")
+        self.rate_hz = float(rate_hz)
+        self.max_catch_up = max_catch_up
+        self._dt_ns = max(1, round(_NS / self.rate_hz))
+        self._acc_ns = 0
+        self._paused = False
+        self._pending_steps = 0
+        #: Ticks handed out by :meth:`advance` since creation.
+        self.steps = 0
+        #: Real time thrown away by the catch-up cap, in nanoseconds (see ``dropped_seconds``).
+        self.dropped_ns = 0
+        #: Whole ticks the cap refused to run.
+        self.dropped_steps = 0
+        #: How many calls to :meth:`advance` hit the cap.
+        self.drops = 0
+        #: Real time fed in while paused, in nanoseconds.
+        self.paused_ns = 0
+
+    def __repr__(self) -> str:
+        state = "paused" if self._paused else "running"
+        return (
+            f"FixedTimestep({self.rate_hz:g} Hz, cap {self.max_catch_up}, {state}, steps={self.steps}, "
+            f"dropped={self.dropped_seconds:.3f} s)"
+        )
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def dt(self) -> float:
+        """Game seconds one tick advances (``1 / rate_hz``, rounded to whole nanoseconds)."""
+        return self._dt_ns / _NS
+
+    @property
+    def dt_ns(self) -> int:
+        return self._dt_ns
+
+    @property
+    def accumulator(self) -> float:
+        """Real seconds received but not yet turned into a tick (always ``< dt``)."""
+        return self._acc_ns / _NS
+
+    @property
+    def alpha(self) -> float:
+        """How far the present lies between the last tick and the next one, in [0, 1].
+
+        Draw at ``previous + alpha * (current - previous)`` for motion that is smooth at any
+        frame rate. While paused this is 1.0, so a paused game shows its latest state exactly.
+        """
+        if self._paused:
+            return 1.0
+        return self._acc_ns / self._dt_ns
+
+    @property
+    def dropped_seconds(self) -> float:
+        """Real seconds the catch-up cap threw away since creation."""
+        return self.dropped_ns / _NS
+
+    @property
+    def paused_seconds(self) -> float:
+        return self.paused_ns / _NS
+
+    # -- control -------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop handing out ticks; time fed in meanwhile is counted, not owed."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Hand out ticks again, starting from the fraction accumulated before the pause."""
+        self._paused = False
+
+    def toggle_pause(self) -> bool:
+        """Pause if running, resume if paused; returns the new ``paused`` state."""
+        if self._paused:
+            self.resume()
+        else:
+            self.pause()
+        return self._paused
+
+    def step_once(self) -> None:
+        """Pause (if running) and queue exactly one tick for the next :meth:`advance`."""
+        self._paused = True
+        self._pending_steps += 1
+
+    # -- the accumulator -------------------------------------------------------------------------
+    def advance(self, real_dt: float) -> int:
+        """Feed ``real_dt`` seconds of real time; return how many ticks to run now.
+
+        Never more than ``max_catch_up``. Negative or non-finite times raise ValueError (a
+        real clock never goes backwards; a NaN would poison the accumulator forever).
+        """
+        if not np.isfinite(real_dt) or real_dt < 0:
+            raise ValueError(f"FixedTimestep.advance: real_dt must be a finite number >= 0, got {real_dt!r}")
+        return self.advance_ns(round(real_dt * _NS))
+
+    def advance_ns(self, real_ns: int) -> int:
+        """:meth:`advance` with integer nanoseconds (exact; what a nanosecond clock gives)."""
+        if real_ns < 0:
+            raise ValueError(f"FixedTimestep.advance_ns: real_ns must be >= 0, got {real_ns}")
+        if self._paused:
+            self.paused_ns += real_ns
+            n = min(self._pending_steps, self.max_catch_up)
+            self._pending_steps -= n
+            self.steps += n
+            return n
+        acc = self._acc_ns + real_ns
+        n, acc = divmod(acc, self._dt_ns)
+        if n > self.max_catch_up:
+            extra = n - self.max_catch_up
+            # Keep the fraction in the accumulator: the interpolation stays smooth and the
+            # books balance (the dropped part is whole ticks).
+            self.dropped_ns += extra * self._dt_ns
+            self.dropped_steps += extra
+            self.drops += 1
+            n = self.max_catch_up
+        self._acc_ns = acc
+        self.steps += n
+        return n
+
+    def reset(self) -> None:
+        """Forget the accumulated fraction and queued steps (after a level load, say)."""
+        self._acc_ns = 0
+        self._pending_steps = 0
+
+
+def advance_scheduler(
+    scheduler: Scheduler, timestep: FixedTimestep, real_dt: float, *, limit: int | None = None
+) -> int:
+    """Advance ``timestep`` by ``real_dt`` and run the ticks it asks for on ``scheduler``.
+
+    Every tick advances exactly ``timestep.dt`` of game time. When the catch-up cap drops
+    time and the scheduler has observers, a ``timestep_dropped`` mark (``seconds``,
+    ``steps``, ``total_seconds``) is published before the ticks run. ``limit`` caps the
+    ticks run by this call (a run that must stop at exactly N ticks); owed ticks beyond it
+    are simply not run. Returns the number of ticks run.
+    """
+    before_ns, before_steps = timestep.dropped_ns, timestep.dropped_steps
+    n = timestep.advance(real_dt)
+    if timestep.dropped_ns != before_ns and scheduler.observers:
+        scheduler.mark(
+            DROP_MARK,
+            seconds=(timestep.dropped_ns - before_ns) / _NS,
+            steps=timestep.dropped_steps - before_steps,
+            total_seconds=timestep.dropped_seconds,
+        )
+    if limit is not None:
+        n = max(0, min(n, limit))
+    dt = timestep.dt
+    for _ in range(n):
+        scheduler.tick(dt)
+    return n
+
+
+def interpolate(
+    previous: NDArray[Any], current: NDArray[Any], alpha: float, out: NDArray[Any] | None = None
+) -> NDArray[Any]:
+    """``previous + alpha * (current - previous)``, vectorised, float32 unless ``out`` says otherwise.
+
+    The CPU counterpart of the render bridge's shader interpolation, for code that draws
+    with something else.
+    """
+    prev = np.asarray(previous, dtype=np.float32)
+    cur = np.asarray(current, dtype=np.float32)
+    if prev.shape != cur.shape:
+        raise ValueError(f"interpolate: previous has shape {prev.shape}, current {cur.shape}")
+    if out is None:
+        out = np.empty_like(cur)
+    np.subtract(cur, prev, out=out)
+    out *= np.float32(alpha)
+    out += prev
+    return out
