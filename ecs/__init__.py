@@ -29,6 +29,8 @@ from ._entity import EntityRegistry as EntityRegistry
 from ._errors import *  # noqa: F403
 from ._query import Batch as Batch
 from ._query import ComponentView as ComponentView
+from ._snapshot import SnapshotCodec as SnapshotCodec
+from ._snapshot import WorldSnapshot as WorldSnapshot
 from ._summary import ComponentInfo as ComponentInfo
 from ._summary import GroupInfo as GroupInfo
 from ._summary import GroupSummary as GroupSummary

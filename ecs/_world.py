@@ -33,7 +33,7 @@ archetype lists are only appended to when a new archetype appears, never rebuilt
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast, overload
 
@@ -67,6 +67,7 @@ from ._errors import (
     UnregisteredComponentError,
 )
 from ._query import Batch, iter_batches
+from ._snapshot import WorldSnapshot, register_codec, restore_snapshot, take_snapshot
 from .storage import (
     DEFAULT_CHUNK_ROWS,
     Archetype,
@@ -780,3 +781,17 @@ class World:
                 else:
                     h.update(np.ascontiguousarray(vals).tobytes())
         return h.hexdigest()
+
+    # -- snapshots (the work is in ecs/_snapshot.py) ------------------------------------------------
+    def snapshot(self, *, skip_resources: Iterable[type] = ()) -> WorldSnapshot:
+        """A copy of the whole world state, to :meth:`restore` later or ``save`` to a file."""
+        return take_snapshot(self, skip_resources)
+
+    def restore(self, snapshot: WorldSnapshot) -> None:
+        """Return to ``snapshot``'s state; validated first, all or nothing (SnapshotError)."""
+        self._guard("restore")
+        restore_snapshot(self, snapshot)
+
+    def register_codec(self, ctype: type, encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
+        """Save values of ``ctype`` (an object-valued component or a resource) as JSON via these callables."""
+        register_codec(self, ctype, encode, decode)
