@@ -1,0 +1,5 @@
+"""``python -m ecs.cli ...`` is ``ecs-trace ...``."""
+
+from . import main
+
+raise SystemExit(main())

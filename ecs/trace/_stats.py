@@ -1,0 +1,207 @@
+"""Statistics over a loaded trace: per tick, per group and per system.
+
+Pure functions of a :class:`~ecs.trace.TraceData`; the ``ecs-trace summary`` command, the
+profiler's tables and your own scripts share them::
+
+    from ecs.trace import load_trace, group_stats, tick_stats
+
+    data = load_trace("run.trace.jsonl.gz")
+    print(tick_stats(data).p99_ms)
+    for g in group_stats(data):
+        print(f"{g.name:12} {g.count:6} runs  p95 {g.p95_ms:.3f} ms  errors {g.errors}")
+
+Durations are milliseconds (floats). Percentiles use numpy's default linear interpolation.
+A statistic over zero samples is ``0.0``; ``count`` tells you there were none.
+
+What counts as what, for a group record:
+
+* it *ran* (counted in ``count``, timed) when its result is ``executed``, ``errored`` or
+  ``skipped_empty`` (its systems ran and their queries matched nothing);
+* it was *skipped* when the result is ``skipped_interval``, ``still_running`` (an async
+  run of an earlier tick had not finished) or ``dropped`` (the worker queue was full);
+* the duration of an async run is its ``run`` column, the time a worker spent on it; the
+  time it waited in the pool's queue before that is reported separately (``mean_wait_ms``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._reader import TraceData
+from ._schema import GROUP_FIELDS, GROUP_LATE, RESULTS, SYSTEM_FIELDS, SYSTEM_RESULTS
+
+__all__ = ["GroupStat", "SystemStat", "TickStat", "group_stats", "percentiles", "system_stats", "tick_stats"]
+
+_G: Final = {name: i for i, name in enumerate(GROUP_FIELDS)}
+_S: Final = {name: i for i, name in enumerate(SYSTEM_FIELDS)}
+_RAN: Final = tuple(RESULTS.index(r) for r in ("executed", "errored", "skipped_empty"))
+_SKIPPED: Final = tuple(RESULTS.index(r) for r in ("skipped_interval", "still_running", "dropped"))
+_ERRORED: Final = RESULTS.index("errored")
+_SYS_RAN: Final = tuple(SYSTEM_RESULTS.index(r) for r in ("executed", "errored"))
+_SYS_ERRORED: Final = SYSTEM_RESULTS.index("errored")
+_SYS_SKIPPED: Final = SYSTEM_RESULTS.index("skipped_interval")
+
+
+@dataclass(frozen=True, slots=True)
+class TickStat:
+    """Whole-tick figures: how many ticks, and their durations (ms)."""
+
+    ticks: int
+    first_tick: int
+    last_tick: int
+    span_ms: float  # from the first tick's start to the last tick's end
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    aborted: int  # ticks that ended in a TickError
+    errors: int  # error records (one per failing system run)
+    marks: int
+    complete: bool  # the trace has its end record
+    warnings: int  # damage the reader skipped
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStat:
+    """One work group over the whole trace (see the module docstring for the definitions)."""
+
+    name: str
+    mode: str  # "sync" | "async" (from the header)
+    count: int  # records where it ran
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    total_ms: float
+    skipped: int
+    errors: int
+    late: int  # async runs that finished after their tick and merged later
+    mean_wait_ms: float  # async: mean queue wait before a worker picked it up
+    results: dict[str, int] = field(default_factory=dict)  # every result name -> records
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStat:
+    """One system over the whole trace (runs that executed or errored are timed)."""
+
+    name: str
+    group: str
+    count: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    total_ms: float
+    skipped: int  # skipped by the system's own interval
+    errors: int
+
+
+def percentiles(values_ms: NDArray[np.float64]) -> tuple[float, float, float, float, float]:
+    """``(mean, p50, p95, p99, max)`` of a sample; all ``0.0`` for an empty one."""
+    if values_ms.size == 0:
+        return (0.0, 0.0, 0.0, 0.0, 0.0)
+    p50, p95, p99 = np.percentile(values_ms, [50.0, 95.0, 99.0])
+    return (float(values_ms.mean()), float(p50), float(p95), float(p99), float(values_ms.max()))
+
+
+def tick_stats(data: TraceData) -> TickStat:
+    """Tick count and tick-duration percentiles of ``data``."""
+    durations = data.tick_durations_ms().astype(np.float64)
+    mean, p50, p95, p99, mx = percentiles(durations)
+    n = len(data)
+    return TickStat(
+        ticks=n,
+        first_tick=int(data.tick[0]) if n else 0,
+        last_tick=int(data.tick[-1]) if n else 0,
+        span_ms=float(data.tick_end[-1] - data.tick_start[0]) / 1e6 if n else 0.0,
+        mean_ms=mean,
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        max_ms=mx,
+        aborted=int(np.count_nonzero(data.tick_flags & 1)),
+        errors=len(data.errors),
+        marks=len(data.marks),
+        complete=data.complete,
+        warnings=len(data.warnings),
+    )
+
+
+def group_stats(data: TraceData) -> list[GroupStat]:
+    """Per-group run counts, duration percentiles, skips and errors, in header order.
+
+    Pure: reads ``data`` only. Groups of the header that never appear get a row of zeros,
+    so the table always lists every group.
+    """
+    groups = data.groups
+    gcol = groups[:, _G["group"]]
+    rcol = groups[:, _G["result"]]
+    headers = data.header.get("groups") or []
+    out: list[GroupStat] = []
+    for gi, name in enumerate(data.group_names):
+        mine = groups[gcol == gi]
+        res = rcol[gcol == gi]
+        ran = mine[np.isin(res, _RAN)]
+        run_ms = ran[:, _G["run"]].astype(np.float64) / 1e6
+        mean, p50, p95, p99, mx = percentiles(run_ms)
+        mode = headers[gi].get("mode", "?") if isinstance(headers[gi], dict) else "?"
+        waits = ran[:, _G["queue_wait"]].astype(np.float64) / 1e6
+        counts = np.bincount(res[(res >= 0) & (res < len(RESULTS))], minlength=len(RESULTS))
+        out.append(
+            GroupStat(
+                name=name,
+                mode=str(mode),
+                count=len(ran),
+                mean_ms=mean,
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
+                max_ms=mx,
+                total_ms=float(run_ms.sum()),
+                skipped=int(np.isin(res, _SKIPPED).sum()),
+                errors=int(np.count_nonzero(res == _ERRORED)),
+                late=int(np.count_nonzero(mine[:, _G["flags"]] & GROUP_LATE)),
+                mean_wait_ms=float(waits.mean()) if waits.size else 0.0,
+                results={r: int(c) for r, c in zip(RESULTS, counts, strict=False)},
+            )
+        )
+    return out
+
+
+def system_stats(data: TraceData) -> list[SystemStat]:
+    """Per-system run counts, duration percentiles, interval skips and errors, in header order."""
+    systems = data.systems
+    scol = systems[:, _S["system"]]
+    rcol = systems[:, _S["result"]]
+    headers = data.header.get("systems") or []
+    out: list[SystemStat] = []
+    for si, name in enumerate(data.system_names):
+        sel = scol == si
+        res = rcol[sel]
+        ran = systems[sel][np.isin(res, _SYS_RAN)]
+        ms = (ran[:, _S["end"]] - ran[:, _S["start"]]).astype(np.float64) / 1e6
+        mean, p50, p95, p99, mx = percentiles(ms)
+        group = headers[si].get("group", "?") if isinstance(headers[si], dict) else "?"
+        out.append(
+            SystemStat(
+                name=name,
+                group=str(group),
+                count=len(ran),
+                mean_ms=mean,
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
+                max_ms=mx,
+                total_ms=float(ms.sum()),
+                skipped=int(np.count_nonzero(res == _SYS_SKIPPED)),
+                errors=int(np.count_nonzero(res == _SYS_ERRORED)),
+            )
+        )
+    return out
