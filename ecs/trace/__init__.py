@@ -5,6 +5,17 @@ See ``docs/trace-format.md`` for the format and ``docs/observability.md`` for th
 
 from ._chrome import ChromeExport as ChromeExport
 from ._chrome import export_chrome as export_chrome
+from ._debug import DebugServer as DebugServer
+from ._debug import serve_debug as serve_debug
+from ._logging import JsonFormatter as JsonFormatter
+from ._logging import KeyValueFormatter as KeyValueFormatter
+from ._logging import LoggingObserver as LoggingObserver
+from ._logging import configure_logging as configure_logging
+from ._metrics import MetricsObserver as MetricsObserver
+from ._metrics import otlp_observer as otlp_observer
+from ._prometheus import PrometheusEndpoint as PrometheusEndpoint
+from ._prometheus import prometheus_observer as prometheus_observer
+from ._prometheus import serve_prometheus as serve_prometheus
 from ._reader import MAX_LINE_BYTES as MAX_LINE_BYTES
 from ._reader import TraceBuilder as TraceBuilder
 from ._reader import TraceData as TraceData
@@ -47,10 +58,16 @@ __all__ = [
     "SYSTEM_RESULTS",
     "VERSION",
     "ChromeExport",
+    "DebugServer",
     "Encoder",
     "GroupStat",
+    "JsonFormatter",
+    "KeyValueFormatter",
     "LiveStreamClient",
     "LiveStreamServer",
+    "LoggingObserver",
+    "MetricsObserver",
+    "PrometheusEndpoint",
     "StreamStats",
     "SystemStat",
     "TickStat",
@@ -58,11 +75,16 @@ __all__ = [
     "TraceData",
     "TraceReader",
     "TraceRecorder",
+    "configure_logging",
     "data_tail",
     "export_chrome",
     "group_stats",
     "load_trace",
     "open_binary",
+    "otlp_observer",
+    "prometheus_observer",
+    "serve_debug",
+    "serve_prometheus",
     "system_stats",
     "tick_stats",
 ]

@@ -1,0 +1,146 @@
+"""A Prometheus ``/metrics`` endpoint for scheduler metrics.
+
+The shortest path from a running scheduler to a Prometheus scrape::
+
+    observer, endpoint = prometheus_observer(port=9464)
+    sched.add_observer(observer)
+    print(endpoint.url)            # http://127.0.0.1:9464/metrics
+    ...
+    endpoint.close()               # stops the server and the observer's meter provider
+
+Under the hood :func:`serve_prometheus` starts ``prometheus_client``'s HTTP server on a
+registry of its own (not the process-wide default, so two endpoints never collide) and
+registers an OpenTelemetry ``PrometheusMetricReader`` in it; any ``MeterProvider`` given
+that reader (``endpoint.reader``) is exported there. Scraping runs on the server's thread
+and only reads the SDK's aggregates, never scheduler state.
+
+The server binds 127.0.0.1 unless told otherwise: exposing it on another address needs
+``allow_remote=True``, since anyone who can reach the port can read it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._metrics import MetricsObserver, require_telemetry
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["PrometheusEndpoint", "check_bind_host", "prometheus_observer", "serve_prometheus"]
+
+
+def check_bind_host(host: str, allow_remote: bool) -> None:
+    """Refuse to listen on a non-loopback address unless ``allow_remote`` is true."""
+    if allow_remote:
+        return
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"refusing to listen on {host!r}: it is not a loopback address; "
+            "pass allow_remote=True to expose this endpoint to other machines"
+        )
+
+
+class PrometheusEndpoint:
+    """A running ``/metrics`` HTTP server (returned by :func:`serve_prometheus`)."""
+
+    def __init__(self, server: Any, thread: threading.Thread, registry: CollectorRegistry, reader: Any) -> None:
+        self._server = server
+        self._thread = thread
+        #: The ``prometheus_client`` registry served at ``/metrics``.
+        self.registry = registry
+        #: The OpenTelemetry ``PrometheusMetricReader``: give it to a ``MeterProvider``.
+        self.reader = reader
+        self.host: str = server.server_address[0]
+        self.port: int = server.server_address[1]
+        self._on_close: list[Callable[[], None]] = []
+        self.closed = False
+
+    @property
+    def url(self) -> str:
+        """The scrape URL, e.g. ``http://127.0.0.1:9464/metrics``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving (and stop the observer :func:`prometheus_observer` made with it)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5.0)
+        for fn in self._on_close:
+            fn()
+
+    def __enter__(self) -> PrometheusEndpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PrometheusEndpoint {self.url}{' closed' if self.closed else ''}>"
+
+
+def serve_prometheus(
+    port: int = 0,
+    host: str = "127.0.0.1",
+    *,
+    registry: CollectorRegistry | None = None,
+    allow_remote: bool = False,
+) -> PrometheusEndpoint:
+    """Serve Prometheus metrics over HTTP on ``host:port`` (0 picks a free port: read ``.port``).
+
+    ``registry`` defaults to a fresh ``CollectorRegistry``; pass
+    ``prometheus_client.REGISTRY`` to serve the process-wide one (with its process and
+    garbage-collector metrics) instead. The returned endpoint's ``reader`` is an
+    OpenTelemetry ``PrometheusMetricReader`` registered in that registry.
+    """
+    require_telemetry("serve_prometheus")
+    check_bind_host(host, allow_remote)
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
+    reader = PrometheusMetricReader(registry=reg)
+    server, thread = start_http_server(port, addr=host, registry=reg)
+    return PrometheusEndpoint(server, thread, reg, reader)
+
+
+def prometheus_observer(
+    port: int = 0,
+    host: str = "127.0.0.1",
+    *,
+    allow_remote: bool = False,
+    prefix: str = "ecs",
+    service_name: str = "ecs-scheduler",
+) -> tuple[MetricsObserver, PrometheusEndpoint]:
+    """A :class:`MetricsObserver` wired to a new ``/metrics`` endpoint: ``(observer, endpoint)``.
+
+    The observer owns a ``MeterProvider`` whose only reader is the endpoint's; closing the
+    endpoint shuts that provider down too.
+    """
+    require_telemetry("prometheus_observer")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+
+    endpoint = serve_prometheus(port, host, allow_remote=allow_remote)
+    provider = MeterProvider(
+        metric_readers=[endpoint.reader],
+        resource=Resource.create({"service.name": service_name}),
+        shutdown_on_exit=False,
+    )
+    observer = MetricsObserver(provider, prefix=prefix)
+    observer._own(provider)
+    endpoint._on_close.append(observer.shutdown)
+    return observer, endpoint
