@@ -18,8 +18,9 @@ nanoseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, final, overload
 
 if TYPE_CHECKING:
     from .scheduler._types import GroupResult
@@ -32,6 +33,7 @@ __all__ = [
     "SchedulerInfo",
     "SchedulerObserver",
     "SystemInfo",
+    "SystemTimes",
     "SystemTiming",
     "TickSummary",
 ]
@@ -85,7 +87,7 @@ class SchedulerInfo:
 
 
 class SystemTiming(NamedTuple):
-    """One system's run inside a group (a named tuple: built 100s of times per tick)."""
+    """One system's run inside a group."""
 
     name: str
     start_ns: int
@@ -99,15 +101,81 @@ class SystemTiming(NamedTuple):
         return self.end_ns - self.start_ns
 
 
-@dataclass(frozen=True, slots=True)
-class GroupSummary:
+#: Result names of :class:`SystemTiming`, by the codes :class:`SystemTimes` stores.
+SYSTEM_RESULT_NAMES = ("executed", "errored", "skipped_interval")
+
+
+@final
+class SystemTimes(Sequence[SystemTiming]):
+    """The systems of one group run, stored raw and expanded to :class:`SystemTiming` on access.
+
+    The scheduler reads the clock once per system boundary (system ``k`` ran from
+    ``times[k]`` to ``times[k + 1]``, scheduler bookkeeping between systems included) and
+    keeps result codes in a list, because building 100 objects per tick would cost more than
+    the systems themselves. Iterate it like a tuple of :class:`SystemTiming`; the trace
+    encoder reads the raw lists directly.
+    """
+
+    __slots__ = ("codes", "errors", "names", "retried", "times")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        times: list[int],
+        codes: list[int],
+        errors: dict[int, str] | None = None,
+        retried: set[int] | None = None,
+    ) -> None:
+        self.names = names
+        self.times = times
+        self.codes = codes
+        self.errors = errors
+        self.retried = retried
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, i: int) -> SystemTiming: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[SystemTiming, ...]: ...
+    def __getitem__(self, i: int | slice) -> SystemTiming | tuple[SystemTiming, ...]:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self.codes):
+            raise IndexError(i)
+        return SystemTiming(
+            self.names[i],
+            self.times[i],
+            self.times[i + 1],
+            SYSTEM_RESULT_NAMES[self.codes[i]],
+            self.errors.get(i) if self.errors else None,
+            bool(self.retried and i in self.retried),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SystemTimes({list(self)!r})"
+
+
+class GroupSummary(NamedTuple):
     """What one work group did in one tick.
 
     For async groups, ``queue_wait_ns`` is the time between dispatch and a worker starting
     it, ``run_ns`` the time it ran, ``queue_depth`` the number of pool tasks ahead of it at
     dispatch, and ``worker`` the worker thread's number. ``late`` marks the summary of a run
     that overran its timeout and finished in a later tick (``tick`` is the tick it was
-    dispatched in).
+    dispatched in). ``systems`` iterates :class:`SystemTiming` records.
+
+    A named tuple, because the scheduler builds one per group per tick when observed.
     """
 
     tick: int
@@ -116,7 +184,7 @@ class GroupSummary:
     start_ns: int
     end_ns: int
     result: GroupResult
-    systems: tuple[SystemTiming, ...] = ()
+    systems: Sequence[SystemTiming] = ()
     error: str | None = None
     error_system: str | None = None
     reads: tuple[str, ...] = ()
@@ -135,8 +203,7 @@ class GroupSummary:
         return self.end_ns - self.start_ns
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseSummary:
+class PhaseSummary(NamedTuple):
     """A non-group step of the tick: apply, flush, maintenance, pre_tick or post_tick hooks."""
 
     tick: int

@@ -30,11 +30,12 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from .._clock import MonotonicClock
 from .._commands import ApplyStats, CommandBuffer
 from .._errors import EcsError, TickError
 from .._summary import (
@@ -45,10 +46,10 @@ from .._summary import (
     SchedulerInfo,
     SchedulerObserver,
     SystemInfo,
-    SystemTiming,
+    SystemTimes,
     TickSummary,
 )
-from .._system import ExecutionContext, Interval, TickState
+from .._system import ExecutionContext, FunctionSystem, Interval, TickState
 from ._frozen import FrozenView
 from ._pool import Task, WorkerPool
 from ._types import ErrorPolicy, GroupResult, Time
@@ -63,6 +64,9 @@ __all__ = ["GroupStats", "Scheduler"]
 log = logging.getLogger("ecs.scheduler")
 
 _EXECUTED: Final = GroupResult.EXECUTED
+_OK: Final = 0
+_ERR: Final = 1
+_SKIPPED: Final = 2
 _RESULT_NAMES: Final = {r: r.value for r in GroupResult}
 
 
@@ -89,10 +93,10 @@ def _interval_text(iv: Interval | None) -> str | None:
     return f"{iv.ticks} ticks" if iv.ticks is not None else f"{iv.seconds} s"
 
 
-def _attempt(system: Any, ctx: ExecutionContext) -> Exception | None:
+def _attempt(run: Callable[[ExecutionContext], None], ctx: ExecutionContext) -> Exception | None:
     """Run a system once; return the exception it raised, if any."""
     try:
-        system.run(ctx)
+        run(ctx)
     except Exception as exc:  # noqa: BLE001 - the error policy decides what a failure means
         return exc
     return None
@@ -123,7 +127,7 @@ def _next_due(iv: Interval | None, next_due: float, elapsed: float, first: bool)
 class _Outcome:
     """What running a group's systems produced (on the main thread or a worker)."""
 
-    timings: list[SystemTiming] = field(default_factory=list)
+    timings: SystemTimes | None = None
     error: str | None = None
     error_system: str | None = None
     exception: BaseException | None = None
@@ -145,8 +149,11 @@ class _Runtime:
         "deadline",
         "dispatch_ns",
         "dispatch_tick",
+        "entries",
         "last_tick",
         "last_time",
+        "mode",
+        "names",
         "outcome",
         "plan",
         "queue_depth",
@@ -164,6 +171,14 @@ class _Runtime:
         components = frozenset(world.components)
         self.contexts = [
             ExecutionContext(ps.descriptor, plan.name, self.state, self.buffer, components, {}) for ps in plan.systems
+        ]
+        self.names = tuple(ps.descriptor.name for ps in plan.systems)
+        self.mode = plan.spec.mode.value
+        # (callable, context, interval) per system: the hot loop's only lookups. A decorated
+        # function is called directly, skipping FunctionSystem.run's extra frame.
+        self.entries = [
+            (ps.system.fn if isinstance(ps.system, FunctionSystem) else ps.system.run, ctx, ps.descriptor.interval)
+            for ps, ctx in zip(plan.systems, self.contexts, strict=True)
         ]
         self.last_tick = -1
         self.last_time = 0.0
@@ -198,6 +213,8 @@ class Scheduler:
         self.world = world
         self.plan = plan
         self.clock = clock
+        # The real clock is read through perf_counter_ns directly: one call frame less per system.
+        self._now: Callable[[], int] = time.perf_counter_ns if isinstance(clock, MonotonicClock) else clock.now_ns
         self.workers = workers
         self._hooks = hooks
         self._observers: list[SchedulerObserver] = []
@@ -217,7 +234,7 @@ class Scheduler:
         self.elapsed = 0.0
         self._last_tick_ns: int | None = None
         self._closed = False
-        self._start_ns = clock.now_ns()
+        self._start_ns = self._now()
         self._info: SchedulerInfo | None = None
         world.add_resource(Time(), Time)
         for obs in observers:
@@ -256,7 +273,7 @@ class Scheduler:
 
     def mark(self, name: str, **data: Any) -> None:
         """Publish a named mark (level loaded, player joined) to observers and traces."""
-        now = self.clock.now_ns()
+        now = self._now()
         for obs in self._observers:
             obs.on_mark(self.tick_count, name, now, data)
 
@@ -371,9 +388,8 @@ class Scheduler:
     def _steps(self, dt: float | None, results: dict[str, GroupResult]) -> Iterator[str]:
         if self._closed:
             raise EcsError("this scheduler is closed")
-        clock = self.clock
         observing = bool(self._observers)
-        t0 = clock.now_ns()
+        t0 = self._now()
         if dt is None:
             dt = 0.0 if self._last_tick_ns is None else (t0 - self._last_tick_ns) / 1e9
         self._last_tick_ns = t0
@@ -391,7 +407,7 @@ class Scheduler:
         yield "pre_tick"
 
         # apply: host commands, then async results that finished after their tick
-        p0 = clock.now_ns()
+        p0 = self._now()
         stats = world.apply(self.commands) if self.commands else ApplyStats()
         for rt in self._async:
             if rt.task is not None and rt.dispatch_tick < tick and rt.task.done.is_set():
@@ -408,7 +424,7 @@ class Scheduler:
             else:
                 results[rt.plan.name] = res
                 if observing:
-                    groups.append(self._skip_summary(rt, tick, res, self.clock.now_ns()))
+                    groups.append(self._skip_summary(rt, tick, res, self._now()))
         yield "dispatch"
 
         # synchronized groups
@@ -418,7 +434,7 @@ class Scheduler:
                 results[g.name] = GroupResult.SKIPPED_INTERVAL
                 self.stats[g.name].skipped_interval += 1
                 if observing:
-                    groups.append(self._skip_summary(rt, tick, GroupResult.SKIPPED_INTERVAL, self.clock.now_ns()))
+                    groups.append(self._skip_summary(rt, tick, GroupResult.SKIPPED_INTERVAL, self._now()))
                 yield g.name
                 continue
             rt.last_time = _next_due(g.spec.interval, rt.last_time, self.elapsed, rt.last_tick < 0)
@@ -451,7 +467,7 @@ class Scheduler:
         yield "await"
 
         # flush: sync commands in order, then async results in order
-        p0 = clock.now_ns()
+        p0 = self._now()
         stats = self._apply_sync_buffers()
         abort: TickError | None = None
         for rt in dispatched:
@@ -500,7 +516,7 @@ class Scheduler:
             summary = TickSummary(
                 tick=tick,
                 start_ns=t0,
-                end_ns=self.clock.now_ns(),
+                end_ns=self._now(),
                 dt=dt,
                 entities=len(self.world),
                 groups=tuple(groups),
@@ -516,7 +532,7 @@ class Scheduler:
         hooks = self._hooks.get(kind, ())
         if not hooks:
             return
-        p0 = self.clock.now_ns()
+        p0 = self._now()
         for fn in hooks:
             try:
                 fn(self)
@@ -524,7 +540,7 @@ class Scheduler:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TickError(f"<{kind} hook>", name, exc, tick) from exc
         if observing:
-            s = PhaseSummary(tick, kind, p0, self.clock.now_ns())
+            s = PhaseSummary(tick, kind, p0, self._now())
             phases.append(s)
             for obs in self._observers:
                 obs.on_phase(s)
@@ -534,15 +550,13 @@ class Scheduler:
     ) -> None:
         if not observing:
             return
-        s = PhaseSummary(
-            tick, name, p0, self.clock.now_ns(), stats.commands, stats.spawned, stats.destroyed, stats.stale
-        )
+        s = PhaseSummary(tick, name, p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
         phases.append(s)
         for obs in self._observers:
             obs.on_phase(s)
 
     def _flush_sync(self, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
-        p0 = self.clock.now_ns()
+        p0 = self._now()
         self._phase("flush", tick, p0, self._apply_sync_buffers(), phases, observing)
 
     def _apply_sync_buffers(self) -> ApplyStats:
@@ -556,74 +570,96 @@ class Scheduler:
 
     # -- running a group's systems (main thread or worker) -----------------------------------------------
     def _run_systems(self, rt: _Runtime, tick: int, elapsed: float, timed: bool) -> _Outcome:
-        """Run the group's systems in order under its error policy; never raises."""
+        """Run the group's systems in order under its error policy; never raises.
+
+        With ``timed`` (observers attached) the clock is read once per system boundary and
+        results are kept as codes (see :class:`~ecs.SystemTimes`): the cheapest record that
+        still gives every system's start, end and result. This loop is the scheduler's hot
+        path: everything it needs per system is prepared once in ``rt.entries``.
+        """
         g = rt.plan
-        policy = g.spec.error_policy
-        clock = self.clock
-        out = _Outcome(start_ns=clock.now_ns())
+        now = self._now
+        out = _Outcome(start_ns=now())
+        times = [out.start_ns] if timed else None
+        codes: list[int] = []
+        errors: dict[int, str] | None = None
+        retried_at: set[int] | None = None
         buf = rt.buffer
-        for i, ps in enumerate(g.systems):
-            ctx = rt.contexts[i]
-            iv = ps.descriptor.interval
+        cmds = buf._cmds
+        for i, (run, ctx, iv) in enumerate(rt.entries):
             if iv is not None:
                 lt, ltime = rt.system_last[i]
                 if not _due(iv, lt, ltime, tick, elapsed):
-                    if timed:
-                        now = clock.now_ns()
-                        out.timings.append(SystemTiming(ps.descriptor.name, now, now, "skipped_interval"))
+                    if times is not None:
+                        times.append(times[-1])
+                        codes.append(_SKIPPED)
                     continue
                 rt.system_last[i] = (tick, _next_due(iv, ltime, elapsed, lt < 0))
             ctx._matched = 0
             ctx._queried = False
-            n_cmds, last_size = len(buf._cmds), buf._last_size
-            s0 = clock.now_ns() if timed else 0
-            exc = _attempt(ps.system, ctx)
-            if exc is not None:
-                buf._truncate(n_cmds, last_size)
-                final_policy: ErrorPolicy | None = policy
-                retried = policy is ErrorPolicy.RETRY
-                if retried:
-                    out.retried = True
-                    ctx._matched = 0
-                    again = _attempt(ps.system, ctx)
-                    if again is None:
-                        final_policy = None  # the retry succeeded
-                    else:
-                        buf._truncate(n_cmds, last_size)
-                        exc = again
-                        final_policy = g.spec.retry_fallback
-                if final_policy is None:
-                    if timed:
-                        out.timings.append(SystemTiming(ps.descriptor.name, s0, clock.now_ns(), "executed", None, True))
-                    out.matched += ctx._matched
-                    out.queried |= ctx._queried
-                    continue
-                text = f"{type(exc).__name__}: {exc}"
-                out.errored = True
-                if out.error is None or final_policy is ErrorPolicy.ABORT:
-                    out.error = text
-                    out.error_system = ps.descriptor.name
-                    out.exception = exc
-                if timed:
-                    out.timings.append(SystemTiming(ps.descriptor.name, s0, clock.now_ns(), "errored", text, retried))
-                if final_policy is ErrorPolicy.ABORT:
-                    out.abort = True
-                    break
-                if log.isEnabledFor(logging.WARNING):
-                    log.warning(
-                        "system %s in group %s failed (tick %d), its commands were dropped: %s\n%s",
-                        ps.descriptor.name,
-                        g.name,
-                        tick,
-                        text,
-                        "".join(traceback.format_exception(exc)).rstrip(),
-                    )
+            n_cmds, last_size = len(cmds), buf._last_size
+            try:
+                run(ctx)
+            except Exception as first:  # noqa: BLE001 - the error policy decides what a failure means
+                exc: Exception = first
+            else:
+                out.matched += ctx._matched
+                out.queried |= ctx._queried
+                if times is not None:
+                    times.append(now())
+                    codes.append(_OK)
                 continue
-            if timed:
-                out.timings.append(SystemTiming(ps.descriptor.name, s0, clock.now_ns(), "executed"))
-            out.matched += ctx._matched
-            out.queried |= ctx._queried
-        out.end_ns = clock.now_ns()
+            buf._truncate(n_cmds, last_size)
+            policy: ErrorPolicy | None = g.spec.error_policy
+            retried = policy is ErrorPolicy.RETRY
+            if retried:
+                out.retried = True
+                if retried_at is None:
+                    retried_at = set()
+                retried_at.add(len(codes))
+                ctx._matched = 0
+                again = _attempt(run, ctx)
+                if again is None:
+                    policy = None  # the retry succeeded
+                else:
+                    buf._truncate(n_cmds, last_size)
+                    exc = again
+                    policy = g.spec.retry_fallback
+            if policy is None:
+                out.matched += ctx._matched
+                out.queried |= ctx._queried
+                if times is not None:
+                    times.append(now())
+                    codes.append(_OK)
+                continue
+            name = rt.names[i]
+            text = f"{type(exc).__name__}: {exc}"
+            out.errored = True
+            if out.error is None or policy is ErrorPolicy.ABORT:
+                out.error = text
+                out.error_system = name
+                out.exception = exc
+            if times is not None:
+                if errors is None:
+                    errors = {}
+                errors[len(codes)] = text
+                times.append(now())
+                codes.append(_ERR)
+            if policy is ErrorPolicy.ABORT:
+                out.abort = True
+                break
+            if log.isEnabledFor(logging.WARNING):
+                log.warning(
+                    "system %s in group %s failed (tick %d), its commands were dropped: %s\n%s",
+                    name,
+                    g.name,
+                    tick,
+                    text,
+                    "".join(traceback.format_exception(exc)).rstrip(),
+                )
+        out.end_ns = times[-1] if times is not None else now()
+        if times is not None:
+            out.timings = SystemTimes(rt.names, times, codes, errors, retried_at)
         return out
 
     def _result_of(self, rt: _Runtime, out: _Outcome) -> GroupResult:
@@ -675,7 +711,7 @@ class Scheduler:
             ctx._resources = resources
         rt.outcome = None
         rt.dispatch_tick = tick
-        rt.dispatch_ns = self.clock.now_ns()
+        rt.dispatch_ns = self._now()
         rt.deadline = time.monotonic() + g.spec.timeout
         observing = bool(self._observers)
 
@@ -731,33 +767,54 @@ class Scheduler:
         late: bool = False,
     ) -> GroupSummary:
         g = rt.plan
-        s = GroupSummary(
-            tick=tick,
-            group=g.name,
-            mode=g.spec.mode.value,
-            start_ns=task.enqueue_ns if task is not None else out.start_ns,
-            end_ns=task.end_ns if task is not None else out.end_ns,
-            result=result,
-            systems=tuple(out.timings),
-            error=out.error,
-            error_system=out.error_system,
-            reads=g.reads,
-            writes=g.writes,
-            entities=out.matched,
-            commands=commands if not out.abort else 0,
-            retried=out.retried,
-            queue_wait_ns=(task.start_ns - task.enqueue_ns) if task is not None else 0,
-            run_ns=(task.end_ns - task.start_ns) if task is not None else out.end_ns - out.start_ns,
-            queue_depth=rt.queue_depth if task is not None else 0,
-            worker=task.worker if task is not None else None,
-            late=late,
-        )
+        # Positional, in field order: this runs once per group per observed tick.
+        if task is None:
+            s = GroupSummary(
+                tick,
+                g.name,
+                rt.mode,
+                out.start_ns,
+                out.end_ns,
+                result,
+                out.timings if out.timings is not None else (),
+                out.error,
+                out.error_system,
+                g.reads,
+                g.writes,
+                out.matched,
+                0 if out.abort else commands,
+                out.retried,
+                0,
+                out.end_ns - out.start_ns,
+            )
+        else:
+            s = GroupSummary(
+                tick,
+                g.name,
+                rt.mode,
+                task.enqueue_ns,
+                task.end_ns,
+                result,
+                out.timings if out.timings is not None else (),
+                out.error,
+                out.error_system,
+                g.reads,
+                g.writes,
+                out.matched,
+                0 if out.abort else commands,
+                out.retried,
+                task.start_ns - task.enqueue_ns,
+                task.end_ns - task.start_ns,
+                rt.queue_depth,
+                task.worker,
+                late,
+            )
         for obs in self._observers:
             obs.on_group(s)
         return s
 
     def _skip_summary(self, rt: _Runtime, tick: int, result: GroupResult, start: int) -> GroupSummary:
-        now = self.clock.now_ns()
+        now = self._now()
         g = rt.plan
         s = GroupSummary(
             tick=tick,

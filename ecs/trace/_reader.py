@@ -246,12 +246,23 @@ def _rows(value: Any, width: int) -> NDArray[np.int64] | None:
     return arr[:, :width]
 
 
+def _ints(value: Any) -> NDArray[np.int64] | None:
+    """A flat list of ints as an array; None when malformed."""
+    try:
+        arr = np.asarray(value, dtype=np.int64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return arr if arr.ndim == 1 else None
+
+
 class TraceBuilder:
     """Accumulates decoded events into columns; ``build()`` returns a :class:`TraceData`.
 
     :func:`load_trace` uses it for files; a live viewer feeds it the events of a stream
     (``builder.add(event)``) and calls ``build()`` when it wants a fresh view. Malformed
-    records are skipped with a warning, as in :class:`TraceReader`.
+    records are skipped with a warning, as in :class:`TraceReader`. Per tick it only
+    converts lists to arrays; expanding the compact system records into rows happens once,
+    vectorised, in ``build()``.
     """
 
     def __init__(self, header: dict[str, Any]) -> None:
@@ -259,17 +270,21 @@ class TraceBuilder:
         self.warnings: list[str] = []
         self.complete = False
         self._n_group_names = len(header.get("groups") or ())
+        self._n_system_names = len(header.get("systems") or ())
         self._ticks: list[tuple[int, int, int, float, int, int]] = []
         self._g_parts: list[NDArray[np.int64]] = []
-        self._s_parts: list[NDArray[np.int64]] = []
         self._p_parts: list[NDArray[np.int64]] = []
         self._g_counts: list[int] = []
         self._p_counts: list[int] = []
-        self._errors: list[tuple[int, int, str]] = []
+        # compact system records: flat ints, record lengths, and the group row base of each record
+        self._s_flat: list[NDArray[np.int64]] = []
+        self._s_lens: list[int] = []
+        self._s_base: list[int] = []
+        self._results: list[tuple[int, int, int, int]] = []  # (group_row, k, code, flags)
+        self._raw_errors: list[tuple[int, int, str]] = []  # (group_row, k, text)
         self._counters: dict[str, tuple[list[int], list[float]]] = {}
         self._marks: list[dict[str, Any]] = []
         self._n_groups = 0
-        self._n_systems = 0
 
     def __len__(self) -> int:
         return len(self._ticks)
@@ -289,7 +304,6 @@ class TraceBuilder:
             return False
         if kind != "tick":
             return False
-        gw, sw, pw = len(GROUP_FIELDS), len(SYSTEM_FIELDS), len(PHASE_FIELDS)
         try:
             row = (
                 int(ev["tick"]),
@@ -302,33 +316,59 @@ class TraceBuilder:
         except (KeyError, TypeError, ValueError):
             self._warn("a tick record with missing or bad fields was skipped")
             return False
-        groups = _rows(ev.get("groups"), gw)
-        systems = _rows(ev.get("systems"), sw)
-        phases = _rows(ev.get("phases"), pw)
-        if groups is None or systems is None or phases is None:
+        groups = _rows(ev.get("groups"), len(GROUP_FIELDS))
+        phases = _rows(ev.get("phases"), len(PHASE_FIELDS))
+        recs = ev.get("systems") or []
+        ok = groups is not None and phases is not None and isinstance(recs, list)
+        flat: NDArray[np.int64] | None = None
+        lens: list[int] = []
+        if ok:
+            assert groups is not None
+            ng = len(groups)
+            if ((groups[:, 0] < 0) | (groups[:, 0] >= self._n_group_names)).any():
+                ok = False
+            elif recs:
+                lens = [len(r) if isinstance(r, list) else 0 for r in recs]
+                flat = _ints([v for r in recs for v in r]) if min(lens) >= 4 else None
+                if flat is None:
+                    ok = False
+                else:
+                    starts = np.cumsum([0, *lens[:-1]])
+                    pos = flat[starts]
+                    first = flat[starts + 1]
+                    if ((pos < 0) | (pos >= ng) | (first < 0)).any() or (
+                        (first + np.asarray(lens) - 3) > self._n_system_names
+                    ).any():
+                        ok = False
+        if not ok:
             self._warn(f"tick {row[0]} has malformed records; skipped")
             return False
-        bad_group = (groups[:, 0] < 0) | (groups[:, 0] >= self._n_group_names)
-        if bad_group.any() or (len(systems) and ((systems[:, 0] < 0) | (systems[:, 0] >= len(groups))).any()):
-            self._warn(f"tick {row[0]} refers to unknown groups; skipped")
-            return False
-        tick_row = len(self._ticks)
+        assert groups is not None
+        assert phases is not None
+        base = self._n_groups
         self._ticks.append(row)
-        n_groups, n_systems = self._n_groups, self._n_systems
-        if len(systems):
-            systems = systems.copy()
-            systems[:, 0] += n_groups
+        tick_row = len(self._ticks) - 1
+        if flat is not None:
+            self._s_flat.append(flat)
+            self._s_lens.extend(lens)
+            self._s_base.extend([base] * len(lens))
+        for r in ev.get("system_results") or ():
+            if (
+                isinstance(r, list)
+                and len(r) >= 4
+                and all(isinstance(v, int) for v in r[:4])
+                and 0 <= r[0] < len(groups)
+            ):
+                self._results.append((base + r[0], r[1], r[2], r[3]))
         for err in ev.get("errors") or ():
             if isinstance(err, list) and len(err) >= 3 and isinstance(err[0], int) and 0 <= err[0] < len(groups):
-                sys_pos = err[1] if isinstance(err[1], int) and 0 <= err[1] < len(systems) else -1
-                self._errors.append((n_groups + err[0], n_systems + sys_pos if sys_pos >= 0 else -1, str(err[2])))
+                k = err[1] if isinstance(err[1], int) else -1
+                self._raw_errors.append((base + err[0], k, str(err[2])))
         self._g_parts.append(groups)
-        self._s_parts.append(systems)
         self._p_parts.append(phases)
         self._g_counts.append(len(groups))
         self._p_counts.append(len(phases))
         self._n_groups += len(groups)
-        self._n_systems += len(systems)
         ctr = ev.get("counters")
         if isinstance(ctr, dict):
             for name, value in ctr.items():
@@ -338,11 +378,49 @@ class TraceBuilder:
                     col[1].append(float(value))
         return True
 
+    def _systems(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Expand compact records to (rows, first row of each group row)."""
+        width = len(SYSTEM_FIELDS)
+        if not self._s_lens:
+            return np.zeros((0, width), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        flat = np.concatenate(self._s_flat)
+        lens = np.asarray(self._s_lens, dtype=np.int64)
+        offs = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        n = lens - 3  # systems per record
+        total = int(n.sum())
+        rid = np.repeat(np.arange(len(lens)), n)
+        k = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+        o = offs[rid]
+        rows = np.empty((total, width), dtype=np.int64)
+        rows[:, 0] = np.asarray(self._s_base, dtype=np.int64)[rid] + flat[o]
+        rows[:, 1] = flat[o + 1] + k
+        rows[:, 2] = flat[o + 2 + k]
+        rows[:, 3] = flat[o + 3 + k]
+        rows[:, 4] = 0
+        rows[:, 5] = 0
+        return rows, rows[:, 0]
+
     def build(self, warnings: list[str] | None = None) -> TraceData:
         """The columns accumulated so far (a new object; the builder keeps accumulating)."""
-        gw, sw, pw = len(GROUP_FIELDS), len(SYSTEM_FIELDS), len(PHASE_FIELDS)
+        gw, pw = len(GROUP_FIELDS), len(PHASE_FIELDS)
         ticks = self._ticks
         n = len(ticks)
+        systems, group_of_row = self._systems()
+        # k (position inside its group run) -> system row, through each group's first row
+        firsts = np.searchsorted(group_of_row, np.arange(self._n_groups + 1), side="left")
+
+        def row_of(group_row: int, k: int) -> int:
+            if k < 0 or group_row >= self._n_groups:
+                return -1
+            r = int(firsts[group_row]) + k
+            return r if r < int(firsts[group_row + 1]) else -1
+
+        for g_row, k, code, flags in self._results:
+            r = row_of(g_row, k)
+            if r >= 0:
+                systems[r, 4] = code
+                systems[r, 5] = flags
+        errors = [(g_row, row_of(g_row, k), text) for g_row, k, text in self._raw_errors]
         return TraceData(
             header=self.header,
             tick=np.array([t[0] for t in ticks], dtype=np.int64),
@@ -353,10 +431,10 @@ class TraceBuilder:
             tick_flags=np.array([t[5] for t in ticks], dtype=np.int64),
             groups=np.concatenate(self._g_parts) if self._g_parts else np.zeros((0, gw), dtype=np.int64),
             group_tick_row=np.repeat(np.arange(n, dtype=np.int64), self._g_counts),
-            systems=np.concatenate(self._s_parts) if self._s_parts else np.zeros((0, sw), dtype=np.int64),
+            systems=systems,
             phases=np.concatenate(self._p_parts) if self._p_parts else np.zeros((0, pw), dtype=np.int64),
             phase_tick_row=np.repeat(np.arange(n, dtype=np.int64), self._p_counts),
-            errors=list(self._errors),
+            errors=errors,
             counters={
                 k: (np.array(v[0], dtype=np.int64), np.array(v[1], dtype=np.float64)) for k, v in self._counters.items()
             },

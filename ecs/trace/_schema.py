@@ -30,6 +30,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from .._summary import SystemTimes
+
 if TYPE_CHECKING:
     from .._summary import PhaseSummary, SchedulerInfo, TickSummary
 
@@ -40,8 +42,10 @@ __all__ = [
     "PHASE_FIELDS",
     "RESULTS",
     "SCHEMA",
+    "SYSTEMS_LAYOUT",
     "SYSTEM_FIELDS",
     "SYSTEM_RESULTS",
+    "SYSTEM_RESULT_FIELDS",
     "VERSION",
     "Encoder",
 ]
@@ -71,9 +75,16 @@ GROUP_FIELDS: Final = (
     "worker",  # async: worker number, else -1
     "flags",  # bit 0 retried, bit 1 late (merged in a later tick)
 )
-#: Field order of a system record (an array of ints) in a tick line's ``systems``.
+#: Layout of a record in a tick line's ``systems``: the systems of one group run, as
+#: ``[group_pos, first_system, t0, t1, ..., tn]``. System ``k`` of the record is
+#: ``header.systems[first_system + k]`` and ran from ``t_k`` to ``t_{k+1}``.
+SYSTEMS_LAYOUT: Final = ("group_pos", "first_system", "times...")
+#: Field order of a record in a tick line's ``system_results`` (only systems that did not
+#: simply execute, or were retried).
+SYSTEM_RESULT_FIELDS: Final = ("group_pos", "k", "result", "flags")
+#: Columns of ``TraceData.systems`` (one row per system run, as loaded).
 SYSTEM_FIELDS: Final = (
-    "group_pos",  # position of its group record in this tick line's ``groups``
+    "group_row",  # row of its group in TraceData.groups
     "system",  # index into header.systems
     "start",
     "end",
@@ -85,7 +96,7 @@ PHASE_FIELDS: Final = ("phase", "start", "end", "commands", "spawned", "destroye
 #: Field order of an error record in a tick line's ``errors``.
 ERROR_FIELDS: Final = (
     "group_pos",  # position of the group record in ``groups``
-    "system_pos",  # position of the system record in ``systems``, or -1
+    "k",  # the system's position in its group run, or -1 for a group-level error
     "text",  # "ExceptionType: message"
 )
 
@@ -97,10 +108,12 @@ TICK_ABORTED: Final = 1
 _RESULT_CODE: Final = {name: i for i, name in enumerate(RESULTS)}
 _SYSTEM_RESULT_CODE: Final = {name: i for i, name in enumerate(SYSTEM_RESULTS)}
 _PHASE_CODE: Final = {name: i for i, name in enumerate(PHASES)}
+_ERR: Final = 1
+_SKIP: Final = 2
 
 
 class Encoder:
-    """Turns scheduler summaries into schema objects (plain dicts ready for ``json.dumps``).
+    """Turns scheduler summaries into schema objects (plain dicts ready for JSON).
 
     One encoder per scheduler header: it keeps the name -> index tables.
     """
@@ -109,6 +122,11 @@ class Encoder:
         self.info = info
         self.group_index = {g.name: i for i, g in enumerate(info.groups)}
         self.system_index = {s.name: i for i, s in enumerate(info.systems)}
+        # Systems are listed group by group, so a group's systems have consecutive indices.
+        self._first: dict[tuple[str, ...], int] = {}
+        for g in info.groups:
+            if g.systems and g.systems[0] in self.system_index:
+                self._first[tuple(g.systems)] = self.system_index[g.systems[0]]
 
     def header(self, **extra: Any) -> dict[str, Any]:
         info = self.info
@@ -160,7 +178,8 @@ class Encoder:
             "phases": list(PHASES),
             "fields": {
                 "group": list(GROUP_FIELDS),
-                "system": list(SYSTEM_FIELDS),
+                "systems": list(SYSTEMS_LAYOUT),
+                "system_result": list(SYSTEM_RESULT_FIELDS),
                 "phase": list(PHASE_FIELDS),
                 "error": list(ERROR_FIELDS),
             },
@@ -175,9 +194,9 @@ class Encoder:
     def tick(self, t: TickSummary, counters: dict[str, float] | None = None) -> dict[str, Any]:
         """A whole tick line: the tick, its groups, their systems, phases, errors, counters."""
         gidx = self.group_index
-        sidx = self.system_index
         groups: list[list[int]] = []
         systems: list[list[int]] = []
+        results: list[list[int]] = []
         errors: list[list[Any]] = []
         for pos, g in enumerate(t.groups):
             flags = (GROUP_RETRIED if g.retried else 0) | (GROUP_LATE if g.late else 0)
@@ -197,21 +216,33 @@ class Encoder:
                     flags,
                 ]
             )
+            st = g.systems
             reported = False
-            for s in g.systems:
+            if isinstance(st, SystemTimes):
+                first = self._first.get(st.names)
+                if first is not None and st.codes:
+                    rec = [pos, first]
+                    rec += st.times
+                    systems.append(rec)
+                    codes = st.codes
+                    if st.retried or st.errors or _ERR in codes or _SKIP in codes:
+                        for k, code in enumerate(codes):
+                            retried = bool(st.retried and k in st.retried)
+                            if code or retried:
+                                results.append([pos, k, code, SYSTEM_RETRIED if retried else 0])
+                    if st.errors:
+                        for k, text in st.errors.items():
+                            errors.append([pos, k, text])
+                            reported = True
+                    st = ()
+            for k, s in enumerate(st):  # generic path: any sequence of SystemTiming, one record each
+                systems.append([pos, self.system_index.get(s.name, -1), s.start_ns, s.end_ns])
+                code = _SYSTEM_RESULT_CODE.get(s.result, 0)
+                if code or s.retried:
+                    results.append([pos, k, code, SYSTEM_RETRIED if s.retried else 0])
                 if s.error is not None:
-                    errors.append([pos, len(systems), s.error])
+                    errors.append([pos, k, s.error])
                     reported = True
-                systems.append(
-                    [
-                        pos,
-                        sidx.get(s.name, -1),
-                        s.start_ns,
-                        s.end_ns,
-                        _SYSTEM_RESULT_CODE.get(s.result, 0),
-                        SYSTEM_RETRIED if s.retried else 0,
-                    ]
-                )
             if g.error is not None and not reported:
                 errors.append([pos, -1, g.error])
         ctr: dict[str, float] = {"entities": t.entities}
@@ -229,6 +260,7 @@ class Encoder:
             "flags": TICK_ABORTED if t.aborted else 0,
             "groups": groups,
             "systems": systems,
+            "system_results": results,
             "phases": [self.phase(p) for p in t.phases],
             "errors": errors,
             "counters": ctr,
