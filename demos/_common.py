@@ -177,13 +177,13 @@ def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callabl
         sched.add_observer(TraceRecorder(args.record))
         out(f"recording trace to {args.record}")
     if args.stream:
-        import ecs.trace
+        from ecs.trace import LiveStreamServer
 
         host, port = parse_address(args.stream)
-        server_type = getattr(ecs.trace, "LiveStreamServer", None)
-        if server_type is None:
-            raise SystemExit("--stream needs ecs.trace.LiveStreamServer, which this build of ecs lacks")
-        server = server_type(host, port)
+        # Naming a host on the command line is the explicit consent a non-loopback bind needs;
+        # a bare port always means 127.0.0.1.
+        explicit = ":" in args.stream
+        server = LiveStreamServer(host, port, allow_remote=explicit)
         sched.add_observer(server)
         out(f"live stream on {server.address} (connect with: ecs-profiler --connect {server.address})")
 
@@ -247,11 +247,13 @@ class DemoWindow:
         self._fps_frames = 0
         self._fps_t0 = time.perf_counter()
         self.closed = False
+        self.show_hud = True
 
     def on_draw(self) -> None:
         self.window.clear()
         self.scene.draw(self.driver.alpha)
-        self._draw_hud()
+        if self.show_hud:
+            self._draw_hud()
         self.frames += 1
         if self.driver.finished:
             if self.screenshot:
@@ -262,13 +264,16 @@ class DemoWindow:
         if symbol == self.arcade.key.ESCAPE:
             self.arcade.exit()
             return
+        if symbol == self.arcade.key.F1:
+            self.show_hud = not self.show_hud
+            return
         self.scene.on_key_press(symbol, modifiers)
 
     def on_key_release(self, symbol: int, modifiers: int) -> None:
         self.scene.on_key_release(symbol, modifiers)
 
     def hud_lines(self) -> list[str]:
-        state = "PAUSED (P resume, . step)" if self.driver.paused else "P pause"
+        state = "PAUSED (P resume, . step)" if self.driver.paused else "P pause  F1 hide HUD"
         head = f"{self.demo.title}   {self._fps:5.1f} fps   {state}"
         return [head, *self.times.lines(), *self.scene.hud_lines(), *self.demo.keys]
 
@@ -292,7 +297,7 @@ class DemoWindow:
             for text, line in zip(self._hud_text, [*lines, *[""] * len(self._hud_text)], strict=False):
                 if text.text != line:
                     text.text = line
-        width = max((len(t.text) for t in self._hud_text), default=0) * 7 + 20
+        width = max((len(t.text) for t in self._hud_text), default=0) * 7.3 + 20
         used = sum(1 for t in self._hud_text if t.text)
         top = self.window.height
         arcade.draw_lrbt_rectangle_filled(0, width, top - 10 - 16 * used, top, (0, 0, 0, 170))
