@@ -345,7 +345,9 @@ class DebugServer:
         scheduler.add_observer(self._observer)
         if self._metrics is not None:
             scheduler.add_observer(self._metrics)
-        self._thread = threading.Thread(target=server.serve_forever, name="ecs-debug-http", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="ecs-debug-http", daemon=True
+        )
         self._thread.start()
         self.closed = False
 

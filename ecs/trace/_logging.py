@@ -45,7 +45,8 @@ _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dic
     "taskName",
 }
 _GELF_KEY: Final = re.compile(r"[^\w.\-]")
-_KV_BARE: Final = re.compile(r"^[^\s\"=\\]+$")
+# A value goes bare when it is printable and has no space, quote, equals sign or backslash.
+_KV_BARE: Final = re.compile(r"^[^\s\"=\\\x00-\x1f\x7f-\x9f]+$")
 
 
 def _syslog_level(levelno: int) -> int:
@@ -195,7 +196,14 @@ class JsonFormatter(logging.Formatter):
         for k, v in extra_fields(record).items():
             if v is not None:
                 out[self._key(k)] = _plain(v)
-        return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+        return _line_safe(json.dumps(out, ensure_ascii=False, separators=(",", ":")))
+
+
+def _line_safe(text: str) -> str:
+    """Escape the separators JSON leaves raw but ``str.splitlines`` (and some log shippers) split on."""
+    if "\u2028" in text or "\u2029" in text or "\x85" in text:
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
+    return text
 
 
 def _kv_value(value: Any) -> str:
@@ -204,17 +212,16 @@ def _kv_value(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     if _KV_BARE.match(text):
         return text
-    escaped = (
-        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
+    # Quoted values are JSON strings: every logfmt reader and every JSON parser can unquote them.
+    return _line_safe(json.dumps(text, ensure_ascii=False))
 
 
 class KeyValueFormatter(logging.Formatter):
     """``key=value`` lines (logfmt): ``ts=... level=info logger=ecs.groups msg="..." tick=12 group=physics``.
 
     ``ts`` is UTC ISO-8601 with milliseconds; values with spaces, quotes, ``=`` or control
-    characters are double-quoted with backslash escapes, so every line splits unambiguously.
+    characters are written as JSON strings (double quotes, backslash escapes), so every line
+    splits unambiguously and stays one line.
     ``extra`` fields follow in the order given; None values are left out; a traceback goes
     in ``exc`` with its newlines escaped.
     """

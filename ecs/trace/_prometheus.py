@@ -8,11 +8,12 @@ The shortest path from a running scheduler to a Prometheus scrape::
     ...
     endpoint.close()               # stops the server and the observer's meter provider
 
-Under the hood :func:`serve_prometheus` starts ``prometheus_client``'s HTTP server on a
-registry of its own (not the process-wide default, so two endpoints never collide) and
-registers an OpenTelemetry ``PrometheusMetricReader`` in it; any ``MeterProvider`` given
-that reader (``endpoint.reader``) is exported there. Scraping runs on the server's thread
-and only reads the SDK's aggregates, never scheduler state.
+Under the hood :func:`serve_prometheus` serves ``prometheus_client``'s WSGI exposition app
+(threaded, on a daemon thread) from a registry of its own (not the process-wide default,
+so two endpoints never collide) and registers an OpenTelemetry ``PrometheusMetricReader``
+in it; any ``MeterProvider`` given that reader (``endpoint.reader``) is exported there.
+Scraping runs on the server's thread and only reads the SDK's aggregates, never scheduler
+state.
 
 The server binds 127.0.0.1 unless told otherwise: exposing it on another address needs
 ``allow_remote=True``, since anyone who can reach the port can read it.
@@ -21,9 +22,11 @@ The server binds 127.0.0.1 unless told otherwise: exposing it on another address
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ._metrics import MetricsObserver, require_telemetry
 
@@ -48,6 +51,23 @@ def check_bind_host(host: str, allow_remote: bool) -> None:
             f"refusing to listen on {host!r}: it is not a loopback address; "
             "pass allow_remote=True to expose this endpoint to other machines"
         )
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Serves scrapes without printing a line per request to stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _server_class(host: str) -> type[WSGIServer]:
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class Server(ThreadingWSGIServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    return Server
 
 
 class PrometheusEndpoint:
@@ -109,11 +129,16 @@ def serve_prometheus(
     require_telemetry("serve_prometheus")
     check_bind_host(host, allow_remote)
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
     reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
     reader = PrometheusMetricReader(registry=reg)
-    server, thread = start_http_server(port, addr=host, registry=reg)
+    server = make_server(host, port, make_wsgi_app(reg), _server_class(host), handler_class=_QuietHandler)
+    # A short poll interval makes close() quick; the server thread idles in select() between polls.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="ecs-prometheus-http", daemon=True
+    )
+    thread.start()
     return PrometheusEndpoint(server, thread, reg, reader)
 
 
