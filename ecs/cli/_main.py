@@ -55,7 +55,8 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
 def _load(path: str, err: IO[str]) -> TraceData | None:
     """Load a trace, or print why it cannot be read (returns None)."""
     try:
-        return load_trace(path)
+        with open(path, "rb") as f:  # opened here so that it is closed however loading ends
+            return load_trace(f)
     except (EcsError, OSError, ValueError) as exc:
         print(f"ecs-trace: cannot read {path}: {exc}", file=err)
         return None

@@ -216,7 +216,8 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             seconds = time.perf_counter() - t0
         finally:
             sched.close()
-        data = load_trace(path)
+        with open(path, "rb") as f:
+            data = load_trace(f)
         chrome = export_chrome(path, args.chrome) if args.chrome else None
         if args.json:
             run_info = {

@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final, cast
 
-from ._reader import Source, TraceData, TraceReader
+from ._reader import Source, TraceBuilder, TraceData, TraceReader
 from ._schema import GROUP_FIELDS, PHASE_FIELDS, PHASES, RESULTS, SYSTEM_FIELDS, SYSTEM_RESULTS
 
 __all__ = ["ChromeExport", "export_chrome"]
@@ -53,6 +53,8 @@ WORKER_TID: Final = 10_000
 #: Async runs whose record names no worker (a task that failed outside any system).
 NO_WORKER_TID: Final = WORKER_TID - 1
 _CHUNK: Final = 4096  # events per write
+_CHUNK_TICKS: Final = 1024  # ticks decoded into columns at a time when exporting from a file
+_MAX_WARNINGS: Final = 100
 
 _G: Final = {name: i for i, name in enumerate(GROUP_FIELDS)}
 _S: Final = {name: i for i, name in enumerate(SYSTEM_FIELDS)}
@@ -83,23 +85,6 @@ def _us(ns: int) -> str:
     if ns < 0:
         return "-" + _us(-ns)
     return f"{ns // 1000}.{ns % 1000:03d}"
-
-
-def _ints(value: Any, width: int) -> list[list[int]] | None:
-    """A record list from a tick line as lists of ints (extra trailing fields dropped); None if malformed."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        return None
-    out: list[list[int]] = []
-    for row in value:
-        if not isinstance(row, list) or len(row) < width:
-            return None
-        head = row[:width]
-        if not all(type(v) is int for v in head):
-            return None
-        out.append(head)
-    return out
 
 
 class _Writer:
@@ -224,7 +209,8 @@ class _Converter:
         errors: Sequence[tuple[int, int, str]],
         counters: dict[str, float],
     ) -> None:
-        """Write one tick (records as in a tick line: systems' first column is the group's position)."""
+        """Write one tick: rows as in :class:`TraceData`, with the systems' first column (their group
+        row) and the errors' indices rebased to this tick's groups and systems."""
         self.ticks += 1
         self._slice(
             TICK_TID, start, end, f'"tick {tick}"', "tick", f'"tick":{tick},"dt":{_num(dt)},"entities":{entities}'
@@ -269,7 +255,7 @@ class _Converter:
             result = s[_S["result"]]
             if result == _SYS_SKIPPED:
                 continue
-            pos = s[_S["group_pos"]]
+            pos = s[0]  # the group row, rebased to this tick by _data_ticks
             tid = tids[pos] if 0 <= pos < len(tids) else TICK_TID
             a = (
                 ""
@@ -331,40 +317,6 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _from_event(conv: _Converter, ev: dict[str, Any], warnings: list[str]) -> None:
-    """Convert one decoded tick line, checking its shape (damaged records are skipped)."""
-    try:
-        tick, start, end = ev["tick"], ev["start"], ev["end"]
-        entities, flags, dt = ev.get("entities", 0), ev.get("flags", 0), ev.get("dt", 0.0)
-        if not all(type(v) is int for v in (tick, start, end, entities, flags)) or not isinstance(dt, int | float):
-            raise TypeError
-    except (KeyError, TypeError):
-        _warn(warnings, "a tick record with missing or bad fields was skipped")
-        return
-    groups = _ints(ev.get("groups"), len(GROUP_FIELDS))
-    systems = _ints(ev.get("systems"), len(SYSTEM_FIELDS))
-    phases = _ints(ev.get("phases"), len(PHASE_FIELDS))
-    if groups is None or systems is None or phases is None:
-        _warn(warnings, f"tick {tick} has malformed records; skipped")
-        return
-    errors: list[tuple[int, int, str]] = []
-    for err in ev.get("errors") or ():
-        if isinstance(err, list) and len(err) >= 3 and type(err[0]) is int and type(err[1]) is int:
-            errors.append((err[0], err[1], str(err[2])))
-    raw = ev.get("counters")
-    counters = (
-        {str(k): v for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        if isinstance(raw, dict)
-        else {}
-    )
-    conv.tick(tick, start, end, float(dt), entities, flags, groups, systems, phases, errors, counters)
-
-
-def _warn(warnings: list[str], text: str) -> None:
-    if len(warnings) < 100:
-        warnings.append(text)
-
-
 def _data_ticks(data: TraceData) -> Iterator[tuple[Any, ...]]:
     """Per-tick records of a loaded trace, rebuilt in the shape of a tick line."""
     g_bounds = _bounds(data.group_tick_row.tolist(), len(data))
@@ -423,6 +375,24 @@ def _bounds(rows: list[int], n: int) -> list[int]:
     return out
 
 
+def _convert_chunk(
+    header: dict[str, Any], builder: TraceBuilder, conv: _Converter | None, writer: _Writer, warnings: list[str]
+) -> _Converter | None:
+    data = builder.build()
+    warnings.extend(w for w in data.warnings if len(warnings) < _MAX_WARNINGS)
+    if conv is None:
+        if not len(data) and not data.marks:
+            return None
+        # Without a start_ns in the header, the first tick (or mark) is the origin.
+        first = int(data.tick_start[0]) if len(data) else data.marks[0].get("t")
+        conv = _Converter(header, _origin(header, first if type(first) is int else 0), writer)
+    for rec in _data_ticks(data):
+        conv.tick(*rec)
+    for m in data.marks:
+        conv.mark(m)
+    return conv
+
+
 def _origin(header: dict[str, Any], fallback: int) -> int:
     start = header.get("start_ns")
     return start if type(start) is int else fallback
@@ -438,6 +408,10 @@ def export_chrome(source: Source | TraceData, out: OutTarget) -> ChromeExport:
     """
     if isinstance(source, TraceData):
         return _export(source.header, None, source, out)
+    if isinstance(source, str | os.PathLike):
+        # Opened here rather than by TraceReader, so the file is closed on every path out.
+        with open(source, "rb") as f:
+            return export_chrome(f, out)
     with TraceReader(source) as reader:
         result = _export(reader.header, reader, None, out)
         return ChromeExport(result.events, result.ticks, tuple(reader.warnings) + result.warnings)
@@ -480,20 +454,17 @@ def _export(header: dict[str, Any], reader: TraceReader | None, data: TraceData 
             for m in data.marks:
                 conv.mark(m)
         else:
+            # Decoding goes through TraceBuilder (one decoder for every tool), a chunk of ticks at
+            # a time, so memory holds one chunk, never the whole trace.
             assert reader is not None
-            # Without a start_ns in the header, the first timed event is the origin.
             conv_opt: _Converter | None = None
+            builder = TraceBuilder(header)
             for ev in reader:
-                kind = ev["type"]
-                if kind not in ("tick", "mark"):
-                    continue
-                if conv_opt is None:
-                    first = ev.get("start") if kind == "tick" else ev.get("t")
-                    conv_opt = _Converter(header, _origin(header, first if type(first) is int else 0), writer)
-                if kind == "tick":
-                    _from_event(conv_opt, ev, warnings)
-                elif kind == "mark":
-                    conv_opt.mark(ev)
+                builder.add(ev)
+                if len(builder) >= _CHUNK_TICKS:
+                    conv_opt = _convert_chunk(header, builder, conv_opt, writer, warnings)
+                    builder = TraceBuilder(header)
+            conv_opt = _convert_chunk(header, builder, conv_opt, writer, warnings)
             conv = conv_opt if conv_opt is not None else _Converter(header, _origin(header, 0), writer)
         writer.flush()
         write("\n]}\n")

@@ -1,0 +1,199 @@
+"""TraceRecorder: what the scheduler reported is what load_trace reads back."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ecs
+from ecs.testing import RecordingObserver
+from ecs.trace import GROUP_FIELDS, PHASES, RESULTS, SYSTEM_FIELDS, SYSTEM_RESULTS, TraceRecorder, load_trace
+
+from ._factories import Gate, Pos, create_scheduler, scripted_scheduler
+
+G = {n: i for i, n in enumerate(GROUP_FIELDS)}
+S = {n: i for i, n in enumerate(SYSTEM_FIELDS)}
+
+
+def record(path: Path, sched: ecs.Scheduler, ticks: int, dt: float = 1 / 60) -> RecordingObserver:
+    """Run ``sched`` under both a recorder and an in-memory observer; close it."""
+    rec = RecordingObserver()
+    sched.add_observer(rec)
+    recorder = TraceRecorder(path)
+    sched.add_observer(recorder)
+    with sched:
+        sched.run(ticks, dt)
+        sched.mark("level loaded", level=3, ratio=np.float32(0.5))
+    return rec
+
+
+@pytest.mark.parametrize("name", ["run.trace.jsonl", "run.trace.jsonl.gz"])
+def test_round_trip_matches_the_summaries_the_scheduler_published(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    rec = record(path, create_scheduler(seed=1, fail_at=(3, 7)), ticks=12)
+    data = load_trace(path)
+    assert data.complete and data.warnings == []
+    assert len(data) == 12 and data.tick.tolist() == list(range(12))
+    assert rec.info is not None
+    assert data.group_names == [g.name for g in rec.info.groups]
+    # tick rows
+    assert data.tick_start.tolist() == [t.start_ns for t in rec.ticks]
+    assert data.tick_end.tolist() == [t.end_ns for t in rec.ticks]
+    assert data.tick_entities.tolist() == [t.entities for t in rec.ticks]
+    # group rows, in tick order, with names and results
+    expected = [g for t in rec.ticks for g in t.groups]
+    assert [data.group_names[i] for i in data.column("group")] == [g.group for g in expected]
+    assert [RESULTS[r] for r in data.column("result")] == [g.result.value for g in expected]
+    assert data.column("start").tolist() == [g.start_ns for g in expected]
+    assert data.column("run").tolist() == [g.run_ns for g in expected]
+    assert data.column("worker").tolist() == [-1 if g.worker is None else g.worker for g in expected]
+    # system timings, each pointing at its group row
+    systems = [(gi, s) for gi, g in enumerate(expected) for s in g.systems]
+    assert len(data.systems) == len(systems)
+    for row, (gi, s) in zip(data.systems, systems, strict=True):
+        assert row[S["group_row"]] == gi
+        assert data.system_names[row[S["system"]]] == s.name
+        assert (row[S["start"]], row[S["end"]]) == (s.start_ns, s.end_ns)
+        assert SYSTEM_RESULTS[row[S["result"]]] == s.result
+    # the failing system: an error record under the right group and system, on ticks 3 and 7
+    assert len(data.errors) == 2
+    for (g_row, s_row, text), tick in zip(data.errors, (3, 7), strict=True):
+        assert data.group_names[data.groups[g_row, G["group"]]] == "fragile"
+        assert data.system_names[data.systems[s_row, S["system"]]] == "fragile"
+        assert text == f"RuntimeError: boom at tick {tick}"
+        assert RESULTS[data.groups[g_row, G["result"]]] == "errored"
+    # the interval system is skipped on odd ticks
+    bounce = data.system_names.index("bounce")
+    skipped = data.systems[(data.systems[:, S["system"]] == bounce)][:, S["result"]]
+    assert [SYSTEM_RESULTS[r] for r in skipped] == ["executed", "skipped_interval"] * 6
+    # phases, counters and marks
+    assert {PHASES[p] for p in data.phases[:, 0]} == {"apply", "flush", "maintenance"}
+    assert data.counters["entities"][1].tolist() == [float(t.entities) for t in rec.ticks]
+    assert "queue_depth/analysis" in data.counters
+    assert data.marks == [
+        {"type": "mark", "tick": 12, "t": rec.marks[0][2], "name": "level loaded", "data": {"level": 3, "ratio": 0.5}}
+    ]
+
+
+def test_exact_durations_survive_the_round_trip(tmp_path: Path) -> None:
+    clock = ecs.ManualClock()
+    path = tmp_path / "t.jsonl"
+    record(path, scripted_scheduler(clock), ticks=4)
+    data = load_trace(path)
+    assert data.tick_durations_ms().tolist() == [6.0, 3.0, 6.0, 3.0]
+    a = data.group_names.index("a")
+    runs = data.groups[data.column("group") == a]
+    assert (runs[:, G["end"]] - runs[:, G["start"]]).tolist() == [3_000_000] * 4
+
+
+def test_a_late_async_merge_is_recorded_in_the_tick_that_merged_it(tmp_path: Path) -> None:
+    world = ecs.World(components=[Pos])
+    world.spawn(Pos(xy=(1.0, 2.0)))
+    gate = Gate()
+    b = ecs.SchedulerBuilder(world, workers=1)
+    b.add_group("slow", [gate], mode=ecs.Mode.ASYNC, timeout=0.01)
+    path = tmp_path / "late.jsonl"
+    with b.build() as sched:
+        sched.add_observer(TraceRecorder(path))
+        assert sched.tick(0.1)["slow"] is ecs.GroupResult.STILL_RUNNING
+        gate.release.set()
+        assert sched.wait_idle(5.0)
+        sched.tick(0.1)
+    data = load_trace(path)
+    rows = data.groups.tolist()
+    assert [RESULTS[r[G["result"]]] for r in rows][:2] == ["still_running", "executed"]
+    late = rows[1]
+    assert late[G["flags"]] & 2, "the merged run carries the late flag"
+    assert late[G["tick"]] == 0 and data.group_tick_row[1] == 1, "dispatched in tick 0, merged in tick 1"
+    assert late[G["worker"]] == 0
+
+
+def test_recorder_writes_to_a_binary_stream_and_leaves_it_open() -> None:
+    buf = io.BytesIO()
+    sched = create_scheduler(with_async=False)
+    recorder = TraceRecorder(buf)
+    sched.add_observer(recorder)
+    sched.run(3, 0.1)
+    sched.close()
+    assert not buf.closed
+    lines = [json.loads(x) for x in buf.getvalue().splitlines()]
+    assert [x["type"] for x in lines] == ["header", "tick", "tick", "tick", "end"]
+    assert lines[-1] == {"type": "end", "ticks": 3, "dropped": 0}
+
+
+def test_run_with_trace_closes_the_file_with_an_end_record_even_when_a_tick_raises(tmp_path: Path) -> None:
+    world = ecs.World(components=[Pos])
+
+    @ecs.system
+    def explode(ctx: ecs.ExecutionContext) -> None:
+        if ctx.tick == 2:
+            raise ValueError("no")
+
+    b = ecs.SchedulerBuilder(world)
+    b.add_group("g", [explode], error_policy=ecs.ErrorPolicy.ABORT)
+    path = tmp_path / "abort.jsonl"
+    with b.build() as sched, pytest.raises(ecs.TickError):
+        sched.run_with_trace(path, ticks=5, dt=0.1)
+    data = load_trace(path)
+    assert data.complete
+    assert data.tick.tolist() == [0, 1, 2]
+    assert data.tick_flags.tolist() == [0, 0, 1], "the aborted tick is flagged"
+    assert data.errors[0][2] == "ValueError: no"
+
+
+def test_a_crash_leaves_a_readable_prefix_at_most_flush_every_ticks_behind(tmp_path: Path) -> None:
+    path = tmp_path / "crash.jsonl.gz"
+    sched = create_scheduler(with_async=False)
+    recorder = TraceRecorder(path, flush_every=5)
+    sched.add_observer(recorder)
+    sched.run(12, 0.1)
+    # The process "dies" here: the recorder is never closed. Its writer thread flushes on its
+    # own, so within a moment the file holds all but at most the last few ticks.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            data = load_trace(io.BytesIO(path.read_bytes()))
+        except ecs.TraceFormatError:  # not even the header has reached the disk yet
+            data = None
+        if (data is not None and len(data) >= 12 - 5) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert data is not None
+    assert 12 - 5 <= len(data) <= 12
+    assert data.tick.tolist() == list(range(len(data)))
+    assert not data.complete
+    assert any("cut short" in w for w in data.warnings)
+    sched.close()
+
+
+def test_gzip_output_is_real_gzip_and_plain_output_is_text(tmp_path: Path) -> None:
+    for name in ("a.jsonl", "a.jsonl.gz"):
+        sched = create_scheduler(with_async=False)
+        sched.run_with_trace(tmp_path / name, ticks=2, dt=0.1)
+        sched.close()
+    unzipped = gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes())
+    plain = (tmp_path / "a.jsonl").read_bytes()
+    for raw in (unzipped, plain):
+        assert raw.startswith(b'{"type":"header","schema":"ecs-trace"')
+        assert raw.endswith(b'{"type":"end","ticks":2,"dropped":0}\n')
+
+
+def test_a_second_scheduler_does_not_write_a_second_header(tmp_path: Path) -> None:
+    path = tmp_path / "one.jsonl"
+    recorder = TraceRecorder(path)
+    s1 = create_scheduler(with_async=False)
+    s2 = create_scheduler(with_async=False)
+    s1.add_observer(recorder)
+    s2.add_observer(recorder)
+    s1.tick(0.1)
+    recorder.on_close()
+    headers = [line for line in path.read_text().splitlines() if '"type":"header"' in line]
+    assert len(headers) == 1
+    s1.close()
+    s2.close()
