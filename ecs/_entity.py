@@ -106,10 +106,14 @@ class EntityRegistry:
         """Vectorised :meth:`is_alive` for an array of ids."""
         eids = np.asarray(eids, dtype=np.int64)
         idx = eids & INDEX_MASK
-        ok = (eids >= 0) & (idx < self._size)
-        safe = np.where(ok, idx, 0)
-        ok &= self._archetype[safe] != DEAD
-        ok &= self._generation[safe].astype(np.int64) == (eids >> INDEX_BITS)
+        inside = idx < self._size
+        if not inside.all():
+            idx = np.where(inside, idx, 0)
+        # A negative id fails the generation test: its high bits are negative, generations never are.
+        ok: NDArray[np.bool_] = self._generation[idx].astype(np.int64) == (eids >> INDEX_BITS)
+        ok &= self._archetype[idx] != DEAD
+        if not inside.all():
+            ok &= inside
         return ok
 
     def check(self, eid: int) -> int:

@@ -572,11 +572,11 @@ class World:
         idx = ids[ok] & INDEX_MASK
         stale = int(len(ids) - len(idx))
         if unique and len(idx) > 1:
-            uniq = np.unique(idx)
-            if len(uniq) != len(idx):
-                stale += len(idx) - len(uniq)  # the repeats find the entity already gone
+            ordered = np.sort(idx)  # a sort and a compare: far cheaper than np.unique
+            if (ordered[1:] == ordered[:-1]).any():
                 # keep first-occurrence order so tables change in a deterministic order
                 _, first = np.unique(idx, return_index=True)
+                stale += len(idx) - len(first)  # the repeats find the entity already gone
                 idx = idx[np.sort(first)]
         return idx, stale
 

@@ -36,6 +36,14 @@ _MIN_ROWS: Final = 16
 Columns = dict[type, dict[str, NDArray[Any]]]
 
 
+def _run(local: NDArray[np.int64]) -> Any:
+    """A slice when ascending unique rows are contiguous, else the rows themselves."""
+    first = int(local[0])
+    if int(local[-1]) - first == len(local) - 1:
+        return slice(first, first + len(local))
+    return local
+
+
 @final
 class Chunk:
     """One block of rows: entity ids plus one array per stored field."""
@@ -68,7 +76,7 @@ class Archetype:
     what queries match on); ``stored`` lists the ones whose values live in this table.
     """
 
-    __slots__ = ("chunk_rows", "chunks", "id", "length", "stored", "type_set", "types")
+    __slots__ = ("_has_objects", "chunk_rows", "chunks", "id", "length", "stored", "type_set", "types")
 
     def __init__(
         self,
@@ -84,6 +92,7 @@ class Archetype:
         self.chunk_rows = chunk_rows
         self.chunks: list[Chunk] = []
         self.length = 0
+        self._has_objects = any(f.is_object for spec in stored for f in spec.fields)
 
     def __repr__(self) -> str:
         names = ", ".join(t.__qualname__ for t in self.types)
@@ -216,13 +225,63 @@ class Archetype:
         """Every stored field at the given rows (for moving entities to another table)."""
         return {s.type: {f.name: self.read(rows, s.type, f.name) for f in s.fields} for s in self.stored}
 
-    def _copy_rows(self, src: NDArray[np.int64], dst: NDArray[np.int64]) -> None:
-        ids = self.read_ids(src)
-        for k, pos, local in self._split(dst):
-            self.chunks[k].entities[local] = ids[pos] if not isinstance(pos, slice) else ids
-        for spec in self.stored:
-            for f in spec.fields:
-                self.write(dst, spec.type, f.name, self.read(src, spec.type, f.name))
+    def _split_sorted(self, rows: NDArray[np.int64]) -> list[tuple[int, slice, Any]]:
+        """:meth:`_split` for ascending unique rows, by binary search.
+
+        Local rows that form a contiguous run come back as a slice, so copying them is a
+        memcpy instead of a fancy-indexed gather (destroying a block of entities, or the
+        table's tail moving into holes, are both runs in practice).
+        """
+        if not len(rows):
+            return [(0, slice(None), rows)]
+        c = self.chunk_rows
+        single = len(self.chunks) == 1
+        k0 = 0 if single else int(rows[0]) // c
+        k1 = 0 if single else int(rows[-1]) // c
+        if k0 == k1:
+            return [(k0, slice(None), _run(rows - k0 * c))]
+        cuts = np.searchsorted(rows, np.arange(k0 + 1, k1 + 1, dtype=np.int64) * c)
+        out: list[tuple[int, slice, Any]] = []
+        lo = 0
+        for k, hi in zip(range(k0, k1 + 1), [*cuts.tolist(), len(rows)], strict=True):
+            if hi > lo:
+                out.append((k, slice(lo, hi), _run(rows[lo:hi] - k * c)))
+            lo = hi
+        return out
+
+    def _copy_rows(self, src: NDArray[np.int64], dst: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Copy every column from rows ``src`` to rows ``dst`` (both ascending, same length).
+
+        Returns the ids of the moved entities.
+        """
+        sp = self._split_sorted(src)
+        dp = self._split_sorted(dst)
+        n = len(src)
+        simple = len(sp) == 1 and len(dp) == 1
+        moved: NDArray[np.int64] = np.zeros(0, np.int64)
+        getters: list[tuple[Any, ...]] = [(None, None)]
+        getters += [(spec.type, f.name) for spec in self.stored for f in spec.fields]
+        for ctype, name in getters:
+
+            def col(k: int, ctype: Any = ctype, name: Any = name) -> NDArray[Any]:
+                chunk = self.chunks[k]
+                return chunk.entities if ctype is None else chunk.columns[ctype][name]
+
+            if simple:  # the common case: the tail and the holes each sit in one chunk
+                vals = col(sp[0][0])[sp[0][2]]
+                col(dp[0][0])[dp[0][2]] = vals
+                if ctype is None and isinstance(sp[0][2], slice):
+                    vals = vals.copy()  # a view of rows about to be reused
+            else:
+                first = col(sp[0][0])
+                vals = np.empty((n, *first.shape[1:]), dtype=first.dtype)
+                for k, pos, local in sp:
+                    vals[pos] = col(k)[local]
+                for k, pos, local in dp:
+                    col(k)[local] = vals[pos]
+            if ctype is None:
+                moved = vals
+        return moved
 
     def swap_remove(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Remove rows by moving the last rows into the holes.
@@ -234,20 +293,21 @@ class Archetype:
         old_len = self.length
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if n > old_len or int(rows.max()) >= old_len or int(rows.min()) < 0:
+        rows = np.sort(rows)
+        if n > old_len or int(rows[-1]) >= old_len or int(rows[0]) < 0:
             raise StorageError(f"{self!r}: rows out of range in swap_remove")
         new_len = old_len - n
-        rows = np.sort(rows)
-        holes = rows[rows < new_len]
+        cut = int(np.searchsorted(rows, new_len))  # rows[:cut] are holes below the new end
+        holes = rows[:cut]
         moved_ids = np.zeros(0, np.int64)
-        if len(holes):
+        if cut:
             keep = np.ones(n, dtype=np.bool_)  # tail rows [new_len, old_len) that survive
-            keep[rows[rows >= new_len] - new_len] = False
-            src = np.arange(new_len, old_len, dtype=np.int64)[keep]
-            self._copy_rows(src, holes)
-            moved_ids = self.read_ids(holes)
+            keep[rows[cut:] - new_len] = False
+            src = np.flatnonzero(keep) + new_len
+            moved_ids = self._copy_rows(src, holes)
         self.length = new_len
-        self._clear_objects(new_len, old_len)
+        if self._has_objects:
+            self._clear_objects(new_len, old_len)
         self._trim()
         return moved_ids, holes
 
