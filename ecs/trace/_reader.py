@@ -62,12 +62,14 @@ def open_binary(source: Source) -> IO[bytes]:
     """
     if isinstance(source, str | os.PathLike):
         raw: IO[bytes] = open(source, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    else:
-        raw = source
-    peek = _peek(raw, 2)
-    if peek == _GZIP_MAGIC:
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
-    return raw
+        if _peek(raw, 2) == _GZIP_MAGIC:
+            raw.close()
+            # gzip.open owns (and closes) its file, unlike GzipFile(fileobj=...)
+            return cast(IO[bytes], gzip.open(source, "rb"))
+        return raw
+    if _peek(source, 2) == _GZIP_MAGIC:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb"))
+    return source
 
 
 def _peek(raw: IO[bytes], n: int) -> bytes:
