@@ -1,0 +1,116 @@
+"""Opening trace files in a background thread, with progress, so the window stays interactive.
+
+:func:`load_capture` is the whole job (streaming :class:`~ecs.trace.TraceReader` into a
+:class:`~ecs.trace.TraceBuilder`, then :func:`~profiler_app._data.index_capture`);
+:class:`LoadJob` runs it on a thread and exposes ``progress``, ``capture`` and ``error`` for the
+GUI to poll each frame::
+
+    job = LoadJob.start("run.trace.jsonl.gz")
+    ...
+    if job.done:
+        use(job.capture) if job.error is None else show(job.error)
+
+Damage is not an error: a cut-short or partly garbled file loads with what is readable and the
+reasons in ``capture.warnings``. Only a file that is not a trace at all (or unreadable) ends
+in ``error``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ecs.trace import TraceBuilder, TraceReader
+
+from ._data import Capture, index_capture
+
+__all__ = ["LoadCancelled", "LoadJob", "load_capture"]
+
+_PROGRESS_EVERY = 1024  # events between progress updates (cheap enough, smooth enough)
+
+
+class LoadCancelled(Exception):
+    """The user cancelled a load."""
+
+
+def load_capture(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    progress: Callable[[float], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Capture:
+    """Read a trace file into an indexed :class:`Capture` (see the module docstring).
+
+    ``progress`` receives the fraction of the file read so far (compressed bytes for gzip).
+    Raises :class:`ecs.TraceFormatError` for a file that is not a trace, OSError when it cannot
+    be read, :class:`LoadCancelled` when ``cancelled()`` turns true.
+    """
+    p = Path(path)
+    size = max(1, p.stat().st_size)
+    with open(p, "rb") as raw, TraceReader(raw) as reader:
+        builder = TraceBuilder(reader.header)
+        for i, event in enumerate(reader):
+            builder.add(event)
+            if i % _PROGRESS_EVERY == 0:
+                if cancelled is not None and cancelled():
+                    raise LoadCancelled(f"loading {p.name} was cancelled")
+                if progress is not None:
+                    progress(min(1.0, raw.tell() / size))
+        warnings = reader.warnings + builder.warnings
+    if not builder.complete:
+        warnings.append("no end record: the trace was cut short (crash or still being written)")
+    if progress is not None:
+        progress(1.0)
+    return index_capture(builder.build(warnings), name or p.name)
+
+
+class LoadJob:
+    """One background load; the GUI polls ``done``, ``progress``, ``capture``, ``error``."""
+
+    def __init__(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self.progress = 0.0
+        self.capture: Capture | None = None
+        self.error: str | None = None
+        self.started = time.perf_counter()
+        self.elapsed = 0.0
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ecs-profiler load {self.name}", daemon=True)
+
+    @classmethod
+    def start(cls, path: str | os.PathLike[str], name: str | None = None) -> LoadJob:
+        job = cls(path, name)
+        job._thread.start()
+        return job
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def _set_progress(self, value: float) -> None:
+        self.progress = value
+
+    def _run(self) -> None:
+        try:
+            self.capture = load_capture(
+                self.path, self.name, progress=self._set_progress, cancelled=self._cancel.is_set
+            )
+        except LoadCancelled as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a message in the GUI, never a crash
+            self.error = f"cannot open {self.path}: {type(exc).__name__}: {exc}"
+        finally:
+            self.elapsed = time.perf_counter() - self.started
+            self._done.set()

@@ -1,0 +1,364 @@
+"""The profiler's one state object: everything the views read and the user changes.
+
+The views (``_views.py``) are functions of this object; ``_app.py`` wires them into windows.
+Nothing here imports imgui, so the behaviour behind the buttons (open, select, step, live,
+replay, compare) is testable without a window.
+
+Tick rows vs tick numbers: selections are *rows* of the shown capture (0..len-1); the plots'
+x axes show tick *numbers* (``capture.data.tick``), which stay stable while a live window
+rolls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import numpy as np
+
+from ._data import Capture, hitches
+from ._live import LiveConnection, parse_address
+from ._loader import LoadJob
+from ._replay import ReplayClock
+
+__all__ = ["VIEWS", "Banner", "ProfilerState"]
+
+#: Dockable windows, by the short name used on the command line (``--view``) and in screenshots.
+VIEWS: Final = {
+    "frame_graph": "Frame graph",
+    "timeline": "Timeline",
+    "contention": "Contention",
+    "queue_depths": "Queue depths",
+    "statistics": "Statistics",
+    "compare": "Compare",
+    "capture": "Capture",
+}
+#: The timeline lays out at most this many ticks (a selection is clamped to it).
+MAX_TIMELINE_TICKS: Final = 600
+
+T = TypeVar("T")
+
+
+@dataclass
+class Banner:
+    """A message across the top of the window until dismissed."""
+
+    text: str
+    level: str = "warning"  # "info" | "warning" | "error"
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Memo:
+    key: Any
+    volatile: Any
+    value: Any
+    at: float
+
+
+@dataclass
+class ProfilerState:
+    """See the module docstring. Fields are public: the views read and set them directly."""
+
+    captures: list[Capture] = field(default_factory=list)
+    jobs: list[LoadJob] = field(default_factory=list)
+    active: int = -1  # index into captures of the file shown (file and replay modes)
+    mode: str = "file"  # "file" | "live" | "replay"
+    sel_lo: int = 0  # selected tick rows [sel_lo, sel_hi)
+    sel_hi: int = 0
+    budget_ms: float = 16.6
+    fit_frame_graph: bool = True
+    fit_timeline: bool = True
+    stats_kind: str = "group"  # "group" | "system"
+    stats_sort: str = "p95"
+    stats_descending: bool = True
+    stats_selected: tuple[str, int] | None = None  # (kind, header index) of the histogram
+    contention_bins: int = 80
+    compare_a: int = -1
+    compare_b: int = -1
+    # live
+    live: LiveConnection | None = None
+    live_address: str = "127.0.0.1:7777"
+    live_capacity: int = 10_000
+    live_paused: bool = False
+    live_follow: bool = True
+    live_capture: Capture | None = None
+    live_version: int = -1
+    # replay
+    replay: ReplayClock | None = None
+    # messages
+    banners: list[Banner] = field(default_factory=list)
+    view_errors: dict[str, str] = field(default_factory=dict)
+    open_path: str = ""
+    save_path: str = "live-capture.trace.jsonl.gz"
+    focus_view: str | None = None
+    dialogs: list[tuple[str, Any]] = field(default_factory=list)  # (purpose, portable_file_dialogs object)
+    frames: int = 0
+    queue_fit_for: int = 0  # id() of the capture the queue-depth plot was last fitted to
+    fg_press: Any = None  # mouse position of a press in the frame graph (a click, unless it drags)
+    _memo: dict[str, _Memo] = field(default_factory=dict)
+
+    # -- what is shown ---------------------------------------------------------------------------
+    def shown(self) -> tuple[Capture | None, int, int]:
+        """The capture the views draw and its visible tick rows ``[lo, hi)``."""
+        if self.mode == "live":
+            cap = self.live_capture
+            return cap, 0, len(cap) if cap is not None else 0
+        if not 0 <= self.active < len(self.captures):
+            return None, 0, 0
+        cap = self.captures[self.active]
+        if self.mode == "replay" and self.replay is not None:
+            return cap, 0, self.replay.position
+        return cap, 0, len(cap)
+
+    def selection(self) -> tuple[int, int]:
+        """The selected rows clamped to what is shown (an empty range when nothing is)."""
+        _, lo, hi = self.shown()
+        a = min(max(self.sel_lo, lo), max(lo, hi - 1))
+        b = min(max(self.sel_hi, a + 1), hi)
+        return (a, b) if hi > lo else (0, 0)
+
+    def timeline_range(self) -> tuple[int, int]:
+        """The rows the timeline lays out: the selection, clamped to ``MAX_TIMELINE_TICKS``."""
+        a, b = self.selection()
+        return a, min(b, a + MAX_TIMELINE_TICKS)
+
+    # -- selection ---------------------------------------------------------------------------------
+    def select(self, row: int, extend: bool = False) -> None:
+        """Select one tick row; ``extend`` grows the selection to include it."""
+        cap, lo, hi = self.shown()
+        if cap is None or hi <= lo:
+            return
+        row = min(max(row, lo), hi - 1)
+        if extend:
+            a, b = self.selection()
+            self.sel_lo, self.sel_hi = min(a, row), max(b, row + 1)
+        else:
+            self.sel_lo, self.sel_hi = row, row + 1
+        self.fit_timeline = True
+        if self.mode == "live":
+            _, _, hi = self.shown()
+            self.live_follow = row >= hi - 1
+
+    def select_range(self, a: int, b: int) -> None:
+        _, lo, hi = self.shown()
+        a, b = max(lo, min(a, b)), min(hi, max(a, b))
+        if b > a:
+            self.sel_lo, self.sel_hi = a, b
+            self.fit_timeline = True
+
+    def step(self, delta: int, extend: bool = False) -> None:
+        """Move the selection ``delta`` ticks (keys Left/Right); ``extend`` grows it instead."""
+        a, b = self.selection()
+        if extend:
+            if delta > 0:
+                self.select(b - 1 + delta, extend=True)
+            else:
+                self.select(a + delta, extend=True)
+        else:
+            self.select((a if delta < 0 else b - 1) + delta)
+
+    def step_hitch(self, direction: int) -> bool:
+        """Select the next (+1) or previous (-1) tick over budget; False when there is none."""
+        cap, lo, hi = self.shown()
+        if cap is None:
+            return False
+        a, b = self.selection()
+        if direction > 0:
+            rows = hitches(cap.tick_ms, self.budget_ms, b, hi, limit=1 << 62)
+            target = int(rows[0]) if len(rows) else None
+        else:
+            rows = hitches(cap.tick_ms, self.budget_ms, lo, a, limit=1 << 62)
+            target = int(rows[-1]) if len(rows) else None
+        if target is None:
+            return False
+        self.select(target)
+        return True
+
+    # -- files -------------------------------------------------------------------------------------
+    def open_file(self, path: str | os.PathLike[str], *, for_compare: bool = False) -> LoadJob:
+        """Start loading a trace in the background (it becomes active, or compare B, when done)."""
+        job = LoadJob.start(path)
+        job.for_compare = for_compare  # type: ignore[attr-defined]
+        self.jobs.append(job)
+        return job
+
+    def add_capture(self, cap: Capture, *, for_compare: bool = False) -> None:
+        """Add a loaded capture; warn about damage; make it active (or compare B)."""
+        self.captures.append(cap)
+        index = len(self.captures) - 1
+        if cap.warnings:
+            self.banners.append(
+                Banner(
+                    f"{cap.name} is damaged: opened the {len(cap)} readable ticks ({len(cap.warnings)} warnings)",
+                    "warning",
+                    list(cap.warnings),
+                )
+            )
+        if for_compare and self.captures:
+            self.compare_b = index
+            if self.compare_a < 0 or self.compare_a == index:
+                self.compare_a = self.active if self.active >= 0 and self.active != index else 0
+            if self.active < 0:
+                self.set_active(index)
+            return
+        self.set_active(index)
+        if self.compare_a < 0:
+            self.compare_a = index
+        elif self.compare_b < 0 and index != self.compare_a:
+            self.compare_b = index
+
+    def set_active(self, index: int) -> None:
+        if not 0 <= index < len(self.captures):
+            return
+        self.active = index
+        if self.mode == "replay":
+            self.stop_replay()
+        if self.mode != "live":
+            self.mode = "file"
+        self._reset_selection()
+
+    def close_capture(self, index: int) -> None:
+        if not 0 <= index < len(self.captures):
+            return
+        del self.captures[index]
+
+        def fix(i: int) -> int:
+            return -1 if i == index else i - 1 if i > index else i
+
+        self.active = fix(self.active)
+        self.compare_a = fix(self.compare_a)
+        self.compare_b = fix(self.compare_b)
+        if self.active < 0 and self.captures:
+            self.active = len(self.captures) - 1
+        if self.mode == "replay":
+            self.stop_replay()
+        self._reset_selection()
+
+    def _reset_selection(self) -> None:
+        cap, lo, hi = self.shown()
+        if cap is not None and hi > lo:
+            # Start on the worst tick: the first thing anyone looks for in a profile.
+            row = lo + int(np.argmax(cap.tick_ms[lo:hi]))
+            self.sel_lo, self.sel_hi = row, row + 1
+        else:
+            self.sel_lo = self.sel_hi = 0
+        self.fit_frame_graph = True
+        self.fit_timeline = True
+
+    # -- live --------------------------------------------------------------------------------------
+    def connect(self, address: str | None = None) -> bool:
+        """Connect to a live stream (``HOST:PORT``); False with a banner when the address is invalid."""
+        text = address if address is not None else self.live_address
+        try:
+            host, port = parse_address(text)
+        except ValueError as exc:
+            self.banners.append(Banner(str(exc), "error"))
+            return False
+        self.disconnect()
+        self.live_address = f"{host}:{port}"
+        self.live = LiveConnection(host, port, capacity=self.live_capacity)
+        self.live.start()
+        self.live_capture = None
+        self.live_version = -1
+        self.live_paused = False
+        self.live_follow = True
+        if self.mode == "replay":
+            self.stop_replay()
+        self.mode = "live"
+        self.fit_frame_graph = True
+        return True
+
+    def disconnect(self) -> None:
+        """Stop the live connection; what was captured stays shown until another source is chosen."""
+        if self.live is not None:
+            self.live.stop()
+
+    def leave_live(self) -> None:
+        """Back to the active file (the live connection keeps running unless disconnected)."""
+        self.mode = "file"
+        self._reset_selection()
+
+    def save_live(self, path: str | os.PathLike[str]) -> int:
+        """Save the live window to a trace file; returns ticks written (a banner says where)."""
+        if self.live is None:
+            self.banners.append(Banner("nothing to save: not connected to a live stream", "error"))
+            return 0
+        try:
+            n = self.live.save(path)
+        except (OSError, RuntimeError) as exc:
+            self.banners.append(Banner(f"cannot save the live capture to {path}: {exc}", "error"))
+            return 0
+        self.banners.append(Banner(f"saved {n} live ticks to {path}", "info"))
+        return n
+
+    # -- replay ------------------------------------------------------------------------------------
+    def start_replay(self, speed: float = 1.0) -> bool:
+        """Replay the active capture from its first tick (views show the ticks played so far)."""
+        if not 0 <= self.active < len(self.captures) or len(self.captures[self.active]) == 0:
+            return False
+        self.replay = ReplayClock(self.captures[self.active].data.tick_start, speed)
+        self.replay.play()
+        self.mode = "replay"
+        self.fit_frame_graph = True
+        self.sel_lo, self.sel_hi = 0, 1
+        return True
+
+    def stop_replay(self) -> None:
+        self.replay = None
+        if self.mode == "replay":
+            self.mode = "file"
+        self.fit_frame_graph = True
+
+    # -- per frame -----------------------------------------------------------------------------------
+    def poll(self, dt: float) -> None:
+        """Once per frame: finish loads, adopt live snapshots, advance replay."""
+        self.frames += 1
+        for job in [j for j in self.jobs if j.done]:
+            self.jobs.remove(job)
+            if job.capture is not None:
+                self.add_capture(job.capture, for_compare=bool(getattr(job, "for_compare", False)))
+            elif job.error:
+                self.banners.append(Banner(job.error, "error"))
+        live = self.live
+        if live is not None and self.mode == "live" and not self.live_paused and live.version != self.live_version:
+            self.live_version = live.version
+            self.live_capture = live.capture
+            cap = self.live_capture
+            if cap is not None and len(cap) and self.live_follow:
+                self.sel_lo, self.sel_hi = len(cap) - 1, len(cap)
+                self.fit_timeline = True
+        if self.mode == "replay" and self.replay is not None:
+            was = self.replay.position
+            pos = self.replay.advance(dt)
+            if pos != was:
+                self.sel_lo, self.sel_hi = pos - 1, pos
+                self.fit_timeline = True
+
+    def memo(
+        self, name: str, key: Any, compute: Callable[[], T], *, volatile: Any = None, min_interval: float = 0.0
+    ) -> T:
+        """Cache one value per ``name``, recomputed when ``key`` or ``volatile`` changes.
+
+        A change of ``key`` (what is shown: capture, kind, bins) recomputes at once. A change of
+        ``volatile`` alone (a live window or a replay moving on) recomputes at most every
+        ``min_interval`` seconds and returns the previous value in between, so whole-range
+        work runs a few times a second, not every frame.
+        """
+        entry = self._memo.get(name)
+        now = time.monotonic()
+        fresh = entry is not None and entry.key == key
+        if fresh and entry is not None and (entry.volatile == volatile or now - entry.at < min_interval):
+            return entry.value  # type: ignore[no-any-return]
+        value = compute()
+        self._memo[name] = _Memo(key, volatile, value, now)
+        return value
+
+    def close(self) -> None:
+        """Stop background work (live thread, loads); called when the app exits."""
+        self.disconnect()
+        for job in self.jobs:
+            job.cancel()
