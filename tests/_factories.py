@@ -84,18 +84,21 @@ def create_scheduler(
     workers: int = 2,
     with_async: bool = True,
     fail_at: tuple[int, ...] | list[int] = (),
+    abort: bool = False,
     clock: ecs.Clock | None = None,
 ) -> ecs.Scheduler:
     """A small mixed workload: sync groups with an interval system, a spawner, an async reader.
 
-    ``fail_at`` lists ticks on which the ``fragile`` system (group ``fragile``, CONTINUE
-    policy) raises. A maintenance hook makes the ``maintenance`` phase appear in traces.
+    ``fail_at`` lists ticks on which the ``fragile`` system (group ``fragile``) raises; the
+    group's policy is CONTINUE, or ABORT with ``abort=True``. A maintenance hook makes the
+    ``maintenance`` phase appear in traces.
     """
     world = make_world(seed, entities)
     b = ecs.SchedulerBuilder(world, clock=clock, workers=workers)
     b.add_group("physics", [move, bounce])
     b.add_group("spawn", [spawner], priority=5)
-    b.add_group("fragile", [Fragile(frozenset(fail_at))], priority=7)
+    policy = ecs.ErrorPolicy.ABORT if abort else ecs.ErrorPolicy.CONTINUE
+    b.add_group("fragile", [Fragile(frozenset(fail_at))], priority=7, error_policy=policy)
     if with_async:
         b.add_group("analysis", [analyse], mode=ecs.Mode.ASYNC)
     b.on_maintenance(lambda s: None)

@@ -307,6 +307,8 @@ def fake_server(lines: list[bytes]) -> tuple[int, threading.Thread]:
     def serve() -> None:
         conn, _ = listener.accept()
         with conn, contextlib.suppress(OSError):  # the client may hang up first: that is its right
+            conn.settimeout(5)
+            conn.recv(4096)  # the client's hello: unread data would turn our close into a reset
             for line in lines:
                 conn.sendall(line)
         listener.close()

@@ -557,7 +557,10 @@ class LiveStreamClient:
                 self._skipping = True
                 buf.clear()
                 self._scan = 0
-            data = self._sock.recv(65536)
+            try:
+                data = self._sock.recv(65536)
+            except (ConnectionResetError, ConnectionAbortedError):
+                data = b""  # a server that went away abruptly: the end of the stream, as a close is
             if not data:
                 if buf.strip() and not self._skipping:
                     self.rejected += 1  # a last line cut in the middle
