@@ -46,7 +46,7 @@ _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dic
 }
 _GELF_KEY: Final = re.compile(r"[^\w.\-]")
 # A value goes bare when it is printable and has no space, quote, equals sign or backslash.
-_KV_BARE: Final = re.compile(r"^[^\s\"=\\\x00-\x1f\x7f-\x9f]+$")
+_KV_BARE: Final = re.compile(r"[^\s\"=\\\x00-\x1f\x7f-\x9f]+")
 
 
 def _syslog_level(levelno: int) -> int:
@@ -210,7 +210,7 @@ def _kv_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = value if isinstance(value, str) else str(value)
-    if _KV_BARE.match(text):
+    if _KV_BARE.fullmatch(text):  # fullmatch: '$' would accept a trailing newline
         return text
     # Quoted values are JSON strings: every logfmt reader and every JSON parser can unquote them.
     return _line_safe(json.dumps(text, ensure_ascii=False))
