@@ -459,6 +459,37 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def _tuples(value: Any) -> Any:
+    """JSON lists back to tuples, all the way down (the inverse of saving a tuple field)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _encode_fields(value: Any, arrays: dict[str, NDArray[Any]], prefix: str) -> dict[str, Any] | None:
+    """A dataclass's init fields as ``{name: {"json"|"tuple"|"array": ...}}``, or None if one will not do.
+
+    Each field must come back equal: JSON data as is, tuples (of JSON data and tuples) from
+    lists, numeric numpy arrays as snapshot arrays.
+    """
+    fields = _plain_fields(value)
+    if fields is None:
+        return None
+    out: dict[str, Any] = {}
+    for fname, v in fields.items():
+        if type(v) is np.ndarray and not v.dtype.hasobject:
+            arrays[f"{prefix}/{fname}"] = v.copy()
+            out[fname] = {"array": f"{prefix}/{fname}"}
+            continue
+        try:
+            normal = _normalize(v, fname)
+        except SnapshotError:
+            return None
+        back = _tuples(normal) if isinstance(v, tuple) else normal
+        if not _same(back, v):
+            return None
+        out[fname] = {"tuple" if isinstance(v, tuple) else "json": normal}
+    return out
+
+
 def _encode_resource(
     key: type, value: Any, codecs: Mapping[type, SnapshotCodec], arrays: dict[str, NDArray[Any]], n: int
 ) -> dict[str, Any]:
@@ -478,14 +509,9 @@ def _encode_resource(
         arrays[f"resource/{n}"] = value.copy()
         return {"type": name, "kind": "ndarray", "array": f"resource/{n}"}
     if dataclasses.is_dataclass(value) and type(value) is key:
-        fields = _plain_fields(value)
-        if fields is not None:
-            try:
-                normal = _normalize(fields, what)
-            except SnapshotError:
-                normal = None
-            if normal is not None and _same(normal, fields):
-                return {"type": name, "kind": "dataclass", "value": normal}
+        encoded_fields = _encode_fields(value, arrays, f"resource/{n}")
+        if encoded_fields is not None:
+            return {"type": name, "kind": "dataclass", "fields": encoded_fields}
     elif type(value) is key and key in (bool, int, float, str, list, dict):
         try:
             normal = _normalize(value, what)
@@ -495,7 +521,7 @@ def _encode_resource(
             return {"type": name, "kind": "json", "value": normal}
     raise SnapshotError(
         f"{what} ({type(value).__name__}) cannot be saved: it is not JSON data, a dataclass of JSON data, "
-        f"a numeric array or a random generator; register a codec "
+        f"tuples and numeric arrays, a numeric array or a random generator; register a codec "
         f"(world.register_codec({key.__qualname__}, encode=..., decode=...)) "
         f"or leave it out (world.snapshot(skip_resources=[{key.__qualname__}]))"
     )
@@ -896,13 +922,13 @@ def _decode_resources(
                 raise SnapshotError(f"snapshot is missing array {name!r}")
             value = arrays.get(name, src.dtype, src.shape).copy()
         elif kind == "dataclass":
-            fields = _get(entry, "value", dict, where)
             if not dataclasses.is_dataclass(key):
                 raise SnapshotError(f"{what} was saved as a dataclass but is not one here")
+            fields = _decode_fields(_get(entry, "fields", dict, where), arrays, what)
             try:
                 value = key(**fields)
             except (TypeError, ValueError) as exc:
-                raise SnapshotError(f"{what}: cannot rebuild it from {fields!r}: {exc}") from None
+                raise SnapshotError(f"{what}: cannot rebuild it from its saved fields: {exc}") from None
         elif kind == "json":
             value = entry.get("value")
         else:
@@ -914,6 +940,26 @@ def _decode_resources(
     if not all(isinstance(s, str) for s in skipped):
         raise SnapshotError("snapshot metadata: skipped_resources must list type names")
     return out, set(skipped)
+
+
+def _decode_fields(saved: dict[str, Any], arrays: _Arrays, what: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for fname, enc in saved.items():
+        if not isinstance(enc, dict) or len(enc) != 1:
+            raise SnapshotError(f"snapshot metadata: field {fname!r} of {what} is malformed")
+        ((how, data),) = enc.items()
+        if how == "json":
+            fields[fname] = data
+        elif how == "tuple" and isinstance(data, list):
+            fields[fname] = _tuples(data)
+        elif how == "array" and isinstance(data, str):
+            src = arrays._arrays.get(data)
+            if src is None:
+                raise SnapshotError(f"snapshot is missing array {data!r}")
+            fields[fname] = arrays.get(data, src.dtype, src.shape).copy()
+        else:
+            raise SnapshotError(f"snapshot metadata: field {fname!r} of {what} is malformed")
+    return fields
 
 
 def restore_snapshot(world: World, snap: WorldSnapshot) -> None:

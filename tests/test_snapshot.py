@@ -334,6 +334,14 @@ class Window:
     """Something that cannot be saved (a stand-in for a window or a socket)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    tick: int = -1
+    ids: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    hotspots: tuple[tuple[float, float, int], ...] = ()
+    label: str = ""
+
+
 def test_resources_round_trip_and_the_generator_keeps_its_identity() -> None:
     world = make_world(seed=42)
     rng = world.resource(np.random.Generator)
@@ -356,6 +364,21 @@ def test_resources_round_trip_and_the_generator_keeps_its_identity() -> None:
     assert world.resource(dict) == {"wave": 3, "names": ["a"]}
     assert world.resource(Score) == Score(7)
     assert not world.has_resource(Window)  # not in the snapshot: gone, as at snapshot time
+
+
+def test_dataclass_resources_may_hold_arrays_and_tuples() -> None:
+    world = ecs.World()
+    world.add_resource(Stats(3, np.arange(5), ((1.5, 2.0, 3), (0.25, -1.0, 7)), "hot"))
+    snap = WorldSnapshot.from_bytes(world.snapshot().to_bytes())
+    assert "resource/1/ids" in snap.arrays  # resource 0 is the world's random generator
+    world.add_resource(Stats())
+    world.restore(snap)
+    stats = world.resource(Stats)
+    assert (stats.tick, stats.hotspots, stats.label) == (3, ((1.5, 2.0, 3), (0.25, -1.0, 7)), "hot")
+    assert stats.ids.tolist() == [0, 1, 2, 3, 4]
+    world.add_resource(Stats(hotspots=((1.0, [2]),)))  # type: ignore[arg-type]  # a list in a tuple
+    with pytest.raises(SnapshotError, match="resource Stats"):
+        world.snapshot()
 
 
 def test_generator_restores_into_a_fresh_world_too() -> None:
