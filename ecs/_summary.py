@@ -246,6 +246,9 @@ class SchedulerObserver:
     def on_start(self, info: SchedulerInfo) -> None:
         """Called once when the observer is attached (with the scheduler's static header)."""
 
+    def on_tick_start(self, tick: int, start_ns: int) -> None:
+        """At the very start of a tick, before its pre-tick hooks."""
+
     def on_group(self, summary: GroupSummary) -> None:
         """After each work group, each tick (including skipped ones)."""
 

@@ -47,6 +47,9 @@ def test_continue_drops_only_the_failing_systems_commands(caplog: pytest.LogCapt
     assert tags(w) == [1, 1, 3, 3]
     assert sched.stats["g"].errors == 1
     assert "system bad in group g failed (tick 0)" in caplog.text and "RuntimeError" in caplog.text
+    record = next(r for r in caplog.records if r.name == "ecs.scheduler")
+    assert (record.tick, record.group, record.system) == (0, "g", "bad")  # type: ignore[attr-defined]
+    assert record.error == "RuntimeError: bad failed on call 1"  # type: ignore[attr-defined]
 
 
 def test_retry_rewinds_the_first_attempt_before_running_again() -> None:

@@ -19,7 +19,11 @@ class Recorder(ecs.SchedulerObserver):
         self.phases: list[ecs.PhaseSummary] = []
         self.ticks: list[ecs.TickSummary] = []
         self.marks: list[tuple[int, str, dict[str, Any]]] = []
+        self.starts: list[int] = []
         self.closed = False
+
+    def on_tick_start(self, tick: int, start_ns: int) -> None:
+        self.starts.append(tick)
 
     def on_start(self, info: ecs.SchedulerInfo) -> None:
         self.info = info
@@ -251,6 +255,8 @@ def test_observers_receive_header_summaries_phases_marks_and_close() -> None:
     sched.tick(0.1)
     sched.close()
     assert rec.closed
+    assert sched.closed
+    assert rec.starts == [0, 1]
     assert [t.tick for t in rec.ticks] == [0, 1]
     g = rec.groups[0]
     assert (g.group, g.mode, g.result, g.entities, g.commands) == ("physics", "sync", ecs.GroupResult.EXECUTED, 10, 1)

@@ -240,6 +240,11 @@ class Scheduler:
         for obs in observers:
             self.add_observer(obs)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran; a closed scheduler refuses to tick."""
+        return self._closed
+
     # -- context management ----------------------------------------------------------------------
     def __enter__(self) -> Scheduler:
         return self
@@ -403,6 +408,9 @@ class Scheduler:
         groups: list[GroupSummary] = []
         phases: list[PhaseSummary] = []
 
+        if observing:
+            for obs in self._observers:
+                obs.on_tick_start(tick, t0)
         self._hook("pre_tick", tick, phases, observing)
         yield "pre_tick"
 
@@ -656,6 +664,7 @@ class Scheduler:
                     tick,
                     text,
                     "".join(traceback.format_exception(exc)).rstrip(),
+                    extra={"tick": tick, "group": g.name, "system": name, "error": text},
                 )
         out.end_ns = times[-1] if times is not None else now()
         if times is not None:
