@@ -60,10 +60,11 @@ def run_module(name: str, quick: bool) -> dict[str, Any]:
     try:
         rows = module.run(quick=quick)
     except Exception as exc:  # noqa: BLE001 - a failing module is reported and the others still run
+        where = traceback.extract_tb(exc.__traceback__)[-1]
         return {
             "module": name,
             "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
+            "error": f"{type(exc).__name__}: {exc} (raised at {Path(where.filename).name}:{where.lineno})",
             "traceback": traceback.format_exc(limit=8),
             "rows": [],
         }
