@@ -154,12 +154,14 @@ def build_runner_params(
     window_size: tuple[int, int] = (1280, 720),
     frames: int | None = None,
     on_frame: Callable[[ProfilerState], None] | None = None,
+    full_speed: bool = False,
 ) -> hello_imgui.RunnerParams:
     """hello_imgui parameters for the profiler around ``state``.
 
     ``settings``: the ini file (relative: under the user's config folder; absolute: that file;
     None: remember nothing, for tests and screenshots). ``frames``: exit after that many frames
     once the data is ready (screenshot runs). ``on_frame`` runs at the start of every frame.
+    ``full_speed``: never idle, no vsync (benchmarks measure frame times with it).
     """
     params = hello_imgui.RunnerParams()
     params.app_window_params.window_title = "ecs-profiler"
@@ -208,7 +210,7 @@ def build_runner_params(
         animating = (state.mode == "live" and not state.live_paused) or (
             state.replay is not None and state.replay.playing
         )
-        hello_imgui.get_runner_params().fps_idling.enable_idling = not animating and not state.jobs
+        hello_imgui.get_runner_params().fps_idling.enable_idling = not (animating or state.jobs or full_speed)
         if on_frame is not None:
             on_frame(state)
         if frames is not None:
@@ -222,6 +224,8 @@ def build_runner_params(
 
     params.callbacks.show_gui = gui
     params.fps_idling.fps_idle = 10.0
+    if full_speed:
+        params.fps_idling.vsync_to_monitor = False
     return params
 
 

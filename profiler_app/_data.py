@@ -71,8 +71,10 @@ __all__ = [
     "percentiles",
     "pick_row",
     "queue_depths",
+    "rasterize_spans",
     "sort_stats",
     "span_at",
+    "span_colors",
     "system_statistics",
     "timeline_layout",
     "truncate_label",
@@ -926,30 +928,96 @@ def timeline_layout(cap: Capture, lo: int, hi: int) -> Timeline:
     )
 
 
-def cull_spans(tl: Timeline, x0: float, x1: float, width_px: float, min_px: float = 2.0) -> tuple[I64, F64, F64, I64]:
-    """What to draw of ``tl`` between ``x0`` and ``x1`` ms on ``width_px`` pixels.
+def cull_spans(
+    tl: Timeline,
+    x0: float,
+    x1: float,
+    width_px: float,
+    min_px: float = 2.0,
+    max_wide: int = 1500,
+    max_markers: int = 300,
+) -> tuple[I64, I64]:
+    """What to draw of ``tl`` between ``x0`` and ``x1`` ms on ``width_px`` pixels: ``(wide, thin)``.
 
-    Returns ``(wide, thin_start, thin_end, thin_key)``: indices of spans at least ``min_px``
-    wide (and of every visible marker), and the narrower visible spans merged into one block
-    per (lane, level, pixel column), ``thin_key = lane * 2 + level``. The number of draw calls
-    is therefore bounded by the pixels and lanes, not by the number of spans in the range.
+    ``wide`` are the visible spans at least ``min_px`` wide (drawn one by one, with labels and
+    outlines) and the visible markers; ``thin`` the other visible spans, to be painted into a
+    raster by :func:`rasterize_spans`. When more than ``max_wide`` spans are wide (a long
+    selection zoomed out), or more than ``max_markers`` markers are visible, they go to the
+    raster too, so the number of draw calls per frame stays bounded whatever the number of
+    spans in view.
     """
     if len(tl) == 0 or x1 <= x0 or width_px <= 0:
-        empty_i = np.zeros(0, dtype=np.int64)
-        empty_f = np.zeros(0, dtype=np.float64)
-        return empty_i, empty_f, empty_f, empty_i
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
     visible = (tl.end >= x0) & (tl.start <= x1)
     ms_per_px = (x1 - x0) / width_px
-    # Markers (async runs that did not happen) are points: always drawn when visible.
-    wide_mask = visible & (((tl.end - tl.start) >= min_px * ms_per_px) | (tl.kind == KIND_MARKER))
+    marker = tl.kind == KIND_MARKER
+    wide_mask = visible & ((tl.end - tl.start) >= min_px * ms_per_px) & ~marker
+    if int(wide_mask.sum()) > max_wide:
+        wide_mask[:] = False
+    # Markers (async runs that did not happen) are points: drawn whatever their width.
+    if int((visible & marker).sum()) <= max_markers:
+        wide_mask |= visible & marker
     thin = np.flatnonzero(visible & ~wide_mask)
-    key = tl.lane[thin] * 2 + tl.level[thin]
-    col = np.floor((np.maximum(tl.start[thin], x0) - x0) / ms_per_px).astype(np.int64)
-    uniq = np.unique(key * (int(width_px) + 2) + col)
-    ukey = uniq // (int(width_px) + 2)
-    ucol = uniq % (int(width_px) + 2)
-    thin_start = x0 + ucol * ms_per_px
-    return np.flatnonzero(wide_mask).astype(np.int64), thin_start, thin_start + ms_per_px, ukey.astype(np.int64)
+    return np.flatnonzero(wide_mask).astype(np.int64), thin.astype(np.int64)
+
+
+#: Raster colour codes (see :func:`span_colors`): 0 is empty (transparent).
+def span_colors(cap: Capture, tl: Timeline, palette: int) -> I64:
+    """A colour code per span for the raster: groups ``1 + g % palette``, systems (lighter)
+    ``1 + palette + their group % palette``, then phases ``2 * palette + 1``, queue waits
+    ``+ 2``, markers ``+ 3``. The view maps codes to colours with a qualitative colormap.
+    """
+    header_systems = cap.data.header.get("systems") or []
+    group_index = {name: i for i, name in enumerate(cap.group_names)}
+    sys_group = np.array(
+        [group_index.get(str(s.get("group")), 0) if isinstance(s, dict) else 0 for s in header_systems] or [0],
+        dtype=np.int64,
+    )
+    label = tl.label
+    out = np.full(len(tl), 2 * palette + 1, dtype=np.int64)
+    group = tl.kind == KIND_GROUP
+    out[group] = 1 + label[group] % palette
+    system = tl.kind == KIND_SYSTEM
+    out[system] = 1 + palette + sys_group[np.clip(label[system], 0, len(sys_group) - 1)] % palette
+    out[tl.kind == KIND_WAIT] = 2 * palette + 2
+    out[tl.kind == KIND_MARKER] = 2 * palette + 3
+    return out
+
+
+def rasterize_spans(tl: Timeline, idx: I64, colors: I64, x0: float, x1: float, cols: int) -> F64:
+    """Paint spans ``idx`` into a grid of ``2 * lanes`` rows (top/bottom half of each lane) x ``cols``.
+
+    Row ``2 * lane`` is the top half (groups, and phases, waits and markers over both halves),
+    ``2 * lane + 1`` the bottom half (systems). Each span covers at least the column of its
+    start; later spans (in start order) paint over earlier ones. Cells hold ``colors[span]``,
+    0 where nothing ran. Vectorised: cost is the number of painted cells.
+    """
+    rows_n = 2 * len(tl.lanes)
+    grid = np.zeros((rows_n, max(1, cols)), dtype=np.float64)
+    if len(idx) == 0 or x1 <= x0 or rows_n == 0:
+        return grid
+    scale = cols / (x1 - x0)
+    c0 = np.clip(np.floor((tl.start[idx] - x0) * scale), 0, cols - 1).astype(np.int64)
+    c1 = np.clip(np.ceil((tl.end[idx] - x0) * scale) - 1, 0, cols - 1).astype(np.int64)
+    c1 = np.maximum(c1, c0)
+    both = (tl.kind[idx] != KIND_GROUP) & (tl.level[idx] == 0)
+    # One painted run per (span, row): groups the top row, systems the bottom, the rest both.
+    run_row = np.concatenate([2 * tl.lane[idx] + tl.level[idx], 2 * tl.lane[idx[both]] + 1])
+    run_c0 = np.concatenate([c0, c0[both]])
+    run_c1 = np.concatenate([c1, c1[both]])
+    run_val = np.concatenate([colors[idx], colors[idx[both]]]).astype(np.float64)
+    order = np.argsort(np.concatenate([tl.start[idx], tl.start[idx[both]]]), kind="stable")
+    run_row, run_c0, run_c1, run_val = run_row[order], run_c0[order], run_c1[order], run_val[order]
+    lengths = run_c1 - run_c0 + 1
+    rep = np.repeat(np.arange(len(lengths)), lengths)
+    offs = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cells = (run_row[rep] * grid.shape[1] + run_c0[rep] + offs)[::-1]
+    # Painter's order: the last run (latest start) covering a cell wins. Fancy assignment does
+    # not promise which of repeated writes lands, so pick the last one explicitly.
+    unique_cells, first_in_reversed = np.unique(cells, return_index=True)
+    grid.flat[unique_cells] = run_val[rep][::-1][first_in_reversed]
+    return grid
 
 
 def span_at(tl: Timeline, x_ms: float, y: float) -> int | None:

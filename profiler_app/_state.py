@@ -72,6 +72,8 @@ class ProfilerState:
     budget_ms: float = 16.6
     fit_frame_graph: bool = True
     fit_timeline: bool = True
+    frame_graph_zoom: tuple[float, float] | None = None  # tick numbers to show next frame (then cleared)
+    timeline_zoom: tuple[float, float] | None = None  # ms to show next frame (then cleared)
     stats_kind: str = "group"  # "group" | "system"
     stats_sort: str = "p95"
     stats_descending: bool = True
@@ -92,6 +94,7 @@ class ProfilerState:
     # messages
     banners: list[Banner] = field(default_factory=list)
     view_errors: dict[str, str] = field(default_factory=dict)
+    draw_ms: dict[str, float] = field(default_factory=dict)  # last draw time of each view (benchmarks)
     open_path: str = ""
     save_path: str = "live-capture.trace.jsonl.gz"
     focus_view: str | None = None

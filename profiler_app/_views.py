@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -50,8 +51,10 @@ from ._data import (
     percentiles,
     pick_row,
     queue_depths,
+    rasterize_spans,
     sort_stats,
     span_at,
+    span_colors,
     system_statistics,
     timeline_layout,
     truncate_label,
@@ -179,8 +182,10 @@ def safe_draw(state: ProfilerState, name: str, draw: Callable[[ProfilerState], N
         return
     recovery = imgui.internal.ErrorRecoveryState()
     imgui.internal.error_recovery_store_state(recovery)
+    started = time.perf_counter()
     try:
         draw(state)
+        state.draw_ms[name] = (time.perf_counter() - started) * 1e3
     except Exception as exc:  # noqa: BLE001 - one broken view must not take the profiler down
         imgui.internal.error_recovery_try_to_recover_window_state(recovery)
         state.view_errors[name] = f"{type(exc).__name__}: {exc}"
@@ -252,13 +257,7 @@ def draw_frame_graph(state: ProfilerState) -> None:
     imgui.same_line()
     if imgui.button("Fit##frame graph"):
         state.fit_frame_graph = True
-    n_hitches = state.memo(
-        "hitch count",
-        (_source(state, cap), state.budget_ms),
-        lambda: int((cap.tick_ms[lo:hi] > state.budget_ms).sum()),
-        volatile=(id(cap), lo, hi),
-        min_interval=0.25,
-    )
+    n_hitches = len(_visible_hitches(state, cap, lo, hi, limit=len(cap) + 1))
     imgui.same_line()
     imgui.text_colored(imgui.ImVec4(*(RED if n_hitches else GREEN)), f"{n_hitches} over budget")
     imgui.same_line()
@@ -298,6 +297,9 @@ def draw_frame_graph(state: ProfilerState) -> None:
         elif state.fit_frame_graph:
             implot.setup_axes_limits(x0 - 0.5, x1 + 0.5, 0.0, top, implot.Cond_.always)
             state.fit_frame_graph = False
+        elif state.frame_graph_zoom is not None:
+            implot.setup_axis_limits(implot.ImAxis_.x1, *state.frame_graph_zoom, implot.Cond_.always)
+        state.frame_graph_zoom = None
         limits = implot.get_plot_limits()
         width = max(50, int(implot.get_plot_size().x))
         r0, r1 = _visible_rows(cap, lo, hi, limits.x.min, limits.x.max)
@@ -312,7 +314,7 @@ def draw_frame_graph(state: ProfilerState) -> None:
         else:
             implot.plot_shaded("min..max", xt, ymin, ymax_b, implot.Spec(fill_color=_rgba(0), fill_alpha=0.35))
             implot.plot_line("tick", xt, ymax_b, implot.Spec(line_color=_rgba(0)))
-            rows = hitches(cap.tick_ms, state.budget_ms, r0, r1, limit=400)
+            rows = _visible_hitches(state, cap, r0, r1)
             if len(rows):
                 implot.plot_scatter(
                     "over budget",
@@ -329,6 +331,24 @@ def draw_frame_graph(state: ProfilerState) -> None:
         )
         _draw_selection_band(cap, a, b)
         _frame_graph_input(state, cap, lo, hi, limits, width)
+
+
+def _visible_hitches(state: ProfilerState, cap: Capture, r0: int, r1: int, limit: int = 400) -> np.ndarray:
+    """Over-budget rows in [r0, r1), the worst ``limit``: one whole-capture pass per budget, then O(visible)."""
+    all_rows = state.memo(
+        "hitch rows",
+        (_source(state, cap), state.budget_ms),
+        lambda: hitches(cap.tick_ms, state.budget_ms, 0, len(cap), limit=len(cap) + 1),
+        volatile=id(cap),
+        min_interval=0.25,
+    )
+    a, b = np.searchsorted(all_rows, [r0, r1])
+    rows = all_rows[a:b]
+    rows = rows[rows < len(cap)]
+    if len(rows) > limit:
+        worst = np.argpartition(cap.tick_ms[rows], -limit)[-limit:]
+        rows = np.sort(rows[worst])
+    return rows
 
 
 def _draw_selection_band(cap: Capture, a: int, b: int) -> None:
@@ -444,6 +464,9 @@ def draw_timeline(state: ProfilerState) -> None:
             pad = max(0.01, x_end * 0.02)
             implot.setup_axis_limits(implot.ImAxis_.x1, -pad, x_end + pad, implot.Cond_.always)
             state.fit_timeline = False
+        elif state.timeline_zoom is not None:
+            implot.setup_axis_limits(implot.ImAxis_.x1, *state.timeline_zoom, implot.Cond_.always)
+        state.timeline_zoom = None
         limits = implot.get_plot_limits()
         _draw_spans(cap, tl, limits)
         if implot.is_plot_hovered():
@@ -471,31 +494,31 @@ def _draw_spans(cap: Capture, tl: Timeline, limits: Any) -> None:
     sx = size.x / (x1 - x0)
     lane_top = [implot.plot_to_pixels(x0, float(i)).y for i in range(len(tl.lanes) + 1)]
     lane_h = abs(lane_top[1] - lane_top[0]) if len(lane_top) > 1 else size.y
-    wide, thin_start, thin_end, thin_key = cull_spans(tl, x0, x1, size.x)
+    wide, thin = cull_spans(tl, x0, x1, size.x)
+    if len(thin):
+        _draw_raster(cap, tl, thin, x0, x1, int(size.x / 2))
     system_group = _system_group_index(cap)
     text_col = _u32((0.05, 0.05, 0.08, 1.0))
+    markers = wide[tl.kind[wide] == KIND_MARKER]
+    marker_px = pos.x + (tl.start[markers] - x0) * sx
+    # Marker captions only where they do not run into the next marker on the same lane.
+    room = np.full(len(markers), np.inf)
+    for lane in np.unique(tl.lane[markers]):
+        on = np.flatnonzero(tl.lane[markers] == lane)
+        room[on[:-1]] = np.diff(marker_px[on])
+    captions = dict(zip(markers.tolist(), (room > 170).tolist(), strict=True))
     with _clip():
         dl = implot.get_plot_draw_list()
         # Tick boundaries, labelled when there is room.
         starts = tl.tick_starts
         vis = np.flatnonzero((starts >= x0) & (starts <= x1))
         spacing = (starts[1] - starts[0]) * sx if len(starts) > 1 else size.x
-        for i in vis[:400]:
+        for i in vis[:400] if spacing > 4 else ():
             px = pos.x + (starts[i] - x0) * sx
             dl.add_line(ImVec2(px, pos.y), ImVec2(px, pos.y + size.y), _u32((1, 1, 1, 0.22)))
             if spacing > 70 or len(vis) == 1:
                 dl.add_text(ImVec2(px + 3, pos.y + 2), _u32((1, 1, 1, 0.55)), f"tick {int(tl.ticks[i])}")
         pad = max(1.0, lane_h * 0.08)
-        for j in range(len(thin_start)):
-            lane, level = divmod(int(thin_key[j]), 2)
-            top = lane_top[lane] + (lane_h * 0.5 if level else pad)
-            bottom = lane_top[lane] + lane_h - pad
-            px0 = pos.x + (thin_start[j] - x0) * sx
-            dl.add_rect_filled(
-                ImVec2(px0, top),
-                ImVec2(px0 + max(1.0, (thin_end[j] - thin_start[j]) * sx), bottom),
-                _u32((0.75, 0.75, 0.8, 0.7)),
-            )
         for i in wide:
             kind = int(tl.kind[i])
             lane = int(tl.lane[i])
@@ -520,9 +543,10 @@ def _draw_spans(cap: Capture, tl: Timeline, limits: Any) -> None:
                 color = ORANGE if res in (R_DROPPED, R_STILL_RUNNING) else GREY
                 mid = (left + right) / 2
                 dl.add_triangle_filled(ImVec2(mid - 6, bottom), ImVec2(mid + 6, bottom), ImVec2(mid, top), _u32(color))
-                gname = cap.group_names[label_index] if 0 <= label_index < len(cap.group_names) else "?"
-                what = "dropped" if res == R_DROPPED else "still running" if res == R_STILL_RUNNING else "skipped"
-                dl.add_text(ImVec2(mid + 8, top), _u32(color), f"{gname}: {what}")
+                if captions.get(int(i)):
+                    gname = cap.group_names[label_index] if 0 <= label_index < len(cap.group_names) else "?"
+                    what = "dropped" if res == R_DROPPED else "still running" if res == R_STILL_RUNNING else "skipped"
+                    dl.add_text(ImVec2(mid + 8, top), _u32(color), f"{gname}: {what}")
                 continue
             else:
                 color = _rgba(label_index)
@@ -548,6 +572,37 @@ def _draw_spans(cap: Capture, tl: Timeline, limits: Any) -> None:
                 )
             if name:
                 _label(dl, name, left, top, right, text_col)
+
+
+def _timeline_colormap() -> Any:
+    """Raster colours by :func:`span_colors` code, registered once per ImPlot context."""
+    existing = implot.get_colormap_index("ecs timeline")
+    if existing is not None and existing >= 0:
+        return existing
+    n = len(PALETTE)
+    colors = [(0.0, 0.0, 0.0, 0.0)]
+    colors += [_rgba(i) for i in range(n)]
+    colors += [_rgba(i, lighten=0.45) for i in range(n)]
+    colors += [PHASE_COLOR, (0.7, 0.7, 0.7, 0.35), ORANGE]
+    return implot.add_colormap("ecs timeline", np.array(colors, dtype=np.float32), True)
+
+
+def _draw_raster(cap: Capture, tl: Timeline, idx: np.ndarray, x0: float, x1: float, cols: int) -> None:
+    """Spans too thin (or too many) to draw one by one, painted as one heatmap: O(pixels) per frame."""
+    n_codes = 2 * len(PALETTE) + 4
+    colors = span_colors(cap, tl, len(PALETTE))
+    grid = rasterize_spans(tl, idx, colors, x0, x1, max(1, cols))
+    values = np.where(grid > 0, grid + 0.5, 0.5)[::-1].copy()  # heatmap rows run top-down
+    with _colormap(_timeline_colormap()):
+        implot.plot_heatmap(
+            "##raster",
+            values,
+            0.0,
+            float(n_codes),
+            "",
+            implot.Point(x0, 0.0),
+            implot.Point(x1, float(len(tl.lanes))),
+        )
 
 
 def _outline(dl: Any, tl: Timeline, i: int, left: float, top: float, right: float, bottom: float) -> None:
@@ -582,18 +637,13 @@ def _system_group_index(cap: Capture) -> dict[int, int]:
 # ------------------------------------------------------------------------------------------------
 # Contention
 # ------------------------------------------------------------------------------------------------
-_ACCESS_CMAP: dict[str, Any] = {}
-
-
 def _access_colormap() -> Any:
-    if "cmap" not in _ACCESS_CMAP:
-        existing = implot.get_colormap_index("ecs access")
-        if existing is not None and existing >= 0:
-            _ACCESS_CMAP["cmap"] = existing
-        else:
-            colors = np.array([list(c) for c in ACCESS_COLORS], dtype=np.float32)
-            _ACCESS_CMAP["cmap"] = implot.add_colormap("ecs access", colors, True)
-    return _ACCESS_CMAP["cmap"]
+    """The qualitative colormap of the access matrix, registered once per ImPlot context."""
+    existing = implot.get_colormap_index("ecs access")
+    if existing is not None and existing >= 0:
+        return existing
+    colors = np.array([list(c) for c in ACCESS_COLORS], dtype=np.float32)
+    return implot.add_colormap("ecs access", colors, True)
 
 
 def _fit_labels(labels: list[str], px_per_label: float) -> list[str]:
