@@ -15,6 +15,7 @@ import pytest
 
 import ecs
 from ecs.trace import RESULTS, TraceRecorder, export_chrome, load_trace
+from ecs.trace._chrome import GRID
 
 from ._factories import Gate, Pos, create_scheduler, scripted_scheduler
 
@@ -114,8 +115,10 @@ def validate(doc: dict[str, Any]) -> None:
 
 
 def ns(us: float) -> int:
-    """A microsecond timestamp of the export back to integer ns (the export is exact to 1 ns)."""
-    return round(us * 1000)
+    """A microsecond value of the export as an integer count of its 1/128 us grid (exact)."""
+    k = us * GRID
+    assert k == int(k), f"{us} is not on the 1/{GRID} microsecond grid"
+    return int(k)
 
 
 def record(tmp_path: Path, ticks: int = 30, **kw: Any) -> Path:
@@ -210,6 +213,17 @@ def test_systems_nest_inside_their_group_slice_on_the_same_track(tmp_path: Path)
         assert any(ns(t["ts"]) <= ns(p["ts"]) and ns(p["ts"] + p["dur"]) <= ns(t["ts"] + t["dur"]) for t in ticks)
 
 
+def test_back_to_back_systems_touch_exactly_in_floating_point(tmp_path: Path) -> None:
+    """ts + dur of a system is the very double the next system starts at (viewers add them)."""
+    doc = export(record(tmp_path, ticks=20))
+    physics = [e for e in by_ph(doc, "X") if e["cat"] == "system" and e["name"] in ("move", "bounce")]
+    pairs = [(a, b) for a, b in itertools.pairwise(physics) if a["name"] == "move" and b["name"] == "bounce"]
+    assert len(pairs) == 10, "bounce runs every second tick, right after move"
+    for a, b in pairs:
+        assert a["ts"] + a["dur"] == b["ts"]
+    assert all(e["ts"] * GRID == int(e["ts"] * GRID) for e in by_ph(doc, "X"))
+
+
 def test_one_track_per_synchronized_group_and_per_async_worker(tmp_path: Path) -> None:
     doc = export(record(tmp_path))
     names = thread_names(doc)
@@ -292,6 +306,19 @@ def test_a_file_and_its_loaded_data_export_identically(tmp_path: Path) -> None:
     rb = export_chrome(load_trace(path), b)
     assert a.getvalue().encode() == b.getvalue()
     assert ra.events == rb.events and ra.ticks == rb.ticks == 15
+
+
+def test_speedscope_mode_leaves_slice_args_out(tmp_path: Path) -> None:
+    path = record(tmp_path, ticks=6, fail_at=(2,))
+    buf = io.StringIO()
+    export_chrome(path, buf, slice_args=False)
+    doc = json.loads(buf.getvalue())
+    validate(doc)
+    slices = by_ph(doc, "X")
+    assert all("args" not in e for e in slices)
+    assert {e["name"] for e in slices if e["cat"] == "tick"} == {"tick"}
+    assert [e["args"]["error"] for e in by_ph(doc, "i") if e["cat"] == "error"] == ["RuntimeError: boom at tick 2"]
+    assert len(slices) == len(by_ph(export(path), "X"))
 
 
 def test_gzip_output_by_extension(tmp_path: Path) -> None:

@@ -281,6 +281,9 @@ def test_export_chrome_both_spellings(tmp_path: Path, trace_file: Path, capsys: 
     assert a.read_bytes() == b.read_bytes()
     code, _, err = run_cli(capsys, "export", str(trace_file))
     assert code == 2 and "--chrome OUT.json" in err
+    code, _, _ = run_cli(capsys, "export", str(trace_file), "--chrome", str(b), "--speedscope")
+    assert code == 0
+    assert all("args" not in e for e in json.loads(b.read_text())["traceEvents"] if e["ph"] == "X")
 
 
 def test_export_of_a_damaged_trace_warns(tmp_path: Path, trace_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -91,7 +91,7 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         print("ecs-trace export: say where to write: --chrome OUT.json (or --format chrome -o OUT.json)", file=err)
         return UNUSABLE
     try:
-        result = export_chrome(args.file, target)
+        result = export_chrome(args.file, target, slice_args=not args.speedscope)
     except (EcsError, OSError, ValueError) as exc:
         print(f"ecs-trace: cannot export {args.file}: {exc}", file=err)
         return UNUSABLE
@@ -274,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--chrome", metavar="OUT", help="write Chrome Trace Event JSON (OUT.gz compresses)")
     e.add_argument("--format", choices=("chrome",), default="chrome", help="output format (default chrome)")
     e.add_argument("-o", "--output", metavar="OUT", help="output path (with --format)")
+    e.add_argument(
+        "--speedscope",
+        action="store_true",
+        help="leave args out of slices (speedscope merges frames by name and args); keep them for Perfetto",
+    )
     e.set_defaults(func=_cmd_export)
 
     v = sub.add_parser("validate", help="check a trace: exit 0 intact, 1 damaged but readable, 2 unreadable")

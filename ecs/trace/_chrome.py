@@ -52,6 +52,13 @@ GROUP_TID: Final = 100
 WORKER_TID: Final = 10_000
 #: Async runs whose record names no worker (a task that failed outside any system).
 NO_WORKER_TID: Final = WORKER_TID - 1
+#: Timestamps are written on a grid of 1/128 microsecond (7.8 ns): a binary fraction, so every
+#: value is an exact double and ``ts + dur`` of a slice equals the ``ts`` of the slice that
+#: follows it. With decimal microseconds (``2650.695 + 2348.675 == 4999.370000000001``)
+#: back-to-back systems seem to overlap, and viewers mis-nest them (speedscope does).
+GRID: Final = 128
+_GRID_BITS: Final = 7
+_FRAC: Final = tuple("" if f == 0 else "." + f"{f * 78125:07d}".rstrip("0") for f in range(GRID))
 _CHUNK: Final = 4096  # events per write
 _CHUNK_TICKS: Final = 1024  # ticks decoded into columns at a time when exporting from a file
 _MAX_WARNINGS: Final = 100
@@ -80,11 +87,21 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _grid(ns: int) -> int:
+    """Nanoseconds -> the nearest step of the microsecond grid (``GRID`` steps per microsecond)."""
+    return (ns * GRID + 500) // 1000
+
+
+def _fmt(k: int) -> str:
+    """A grid value as a microsecond JSON number (``k / GRID``, written exactly)."""
+    if k < 0:
+        return "-" + _fmt(-k)
+    return f"{k >> _GRID_BITS}{_FRAC[k & (GRID - 1)]}"
+
+
 def _us(ns: int) -> str:
-    """Integer nanoseconds as an exact microsecond JSON number (``1234567`` -> ``1234.567``)."""
-    if ns < 0:
-        return "-" + _us(-ns)
-    return f"{ns // 1000}.{ns % 1000:03d}"
+    """Nanoseconds as grid microseconds: ``1_234_567`` -> ``"1234.5703125"``."""
+    return _fmt(_grid(ns))
 
 
 class _Writer:
@@ -114,8 +131,9 @@ class _Writer:
 class _Converter:
     """Turns ticks of one trace into Chrome events (state: header tables, counter values)."""
 
-    def __init__(self, header: dict[str, Any], origin_ns: int, out: _Writer) -> None:
+    def __init__(self, header: dict[str, Any], origin_ns: int, out: _Writer, slice_args: bool = True) -> None:
         self.out = out
+        self.slice_args = slice_args
         self.origin = origin_ns
         groups = header.get("groups") or []
         systems = header.get("systems") or []
@@ -162,13 +180,11 @@ class _Converter:
 
     # -- events ------------------------------------------------------------------------------------------
     def _slice(self, tid: int, start: int, end: int, name: str, cat: str, args: str) -> None:
-        # The hot path of the export (one call per slice): microseconds formatted inline.
-        t = start - self.origin
-        ts = f"{t // 1000}.{t % 1000:03d}" if t >= 0 else _us(t)
-        d = end - start if end > start else 0
-        tail = f',"args":{{{args}}}}}' if args else "}"
+        k0 = _grid(start - self.origin)
+        d = _grid(end - self.origin) - k0
+        tail = f',"args":{{{args}}}}}' if args and self.slice_args else "}"
         self.out.add(
-            f'{{"ph":"X","pid":{PID},"tid":{tid},"ts":{ts},"dur":{d // 1000}.{d % 1000:03d},'
+            f'{{"ph":"X","pid":{PID},"tid":{tid},"ts":{_fmt(k0)},"dur":{_fmt(d if d > 0 else 0)},'
             f'"name":{name},"cat":"{cat}"{tail}'
         )
 
@@ -216,9 +232,9 @@ class _Converter:
         """Write one tick: rows as in :class:`TraceData`, with the systems' first column (their group
         row) and the errors' indices rebased to this tick's groups and systems."""
         self.ticks += 1
-        self._slice(
-            TICK_TID, start, end, f'"tick {tick}"', "tick", f'"tick":{tick},"dt":{_num(dt)},"entities":{entities}'
-        )
+        # Without args, every tick slice has the same name, so frame-merging viewers aggregate them.
+        tick_name = f'"tick {tick}"' if self.slice_args else '"tick"'
+        self._slice(TICK_TID, start, end, tick_name, "tick", f'"tick":{tick},"dt":{_num(dt)},"entities":{entities}')
         for p in phases:
             a = f'"commands":{p[_P["commands"]]},"spawned":{p[_P["spawned"]]},"destroyed":{p[_P["destroyed"]]}'
             if p[_P["stale"]]:
@@ -257,6 +273,7 @@ class _Converter:
                 self._instant(TICK_TID, g[_G["end"]], label, "group", "t", f'"tick":{g[_G["tick"]]}')
         # Systems are most of the events: one tight loop, names and offsets bound to locals.
         add, origin, n_tids, names = self.out.add, self.origin, len(tids), self.system_names
+        frac, mask = _FRAC, GRID - 1
         i_sys, i_start, i_end, i_result, i_flags = _S["system"], _S["start"], _S["end"], _S["result"], _S["flags"]
         for s in systems:
             result = s[i_result]
@@ -266,16 +283,18 @@ class _Converter:
             tid = tids[pos] if 0 <= pos < n_tids else TICK_TID
             start, end, si = s[i_start], s[i_end], s[i_sys]
             name = names[si] if 0 <= si < len(names) else _q(f"system{si}")
-            t = start - origin
-            ts = f"{t // 1000}.{t % 1000:03d}" if t >= 0 else _us(t)
-            d = end - start if end > start else 0
-            if result == _SYS_EXECUTED and not s[i_flags]:
+            # _grid and _fmt inlined: this line runs once per system slice, most of the export.
+            k0 = ((start - origin) * GRID + 500) // 1000
+            d = ((end - origin) * GRID + 500) // 1000 - k0
+            d = d if d > 0 else 0
+            ts = f"{k0 >> _GRID_BITS}{frac[k0 & mask]}" if k0 >= 0 else _fmt(k0)
+            if (result == _SYS_EXECUTED and not s[i_flags]) or not self.slice_args:
                 tail = "}"
             else:
                 rname = SYSTEM_RESULTS[result] if 0 <= result < len(SYSTEM_RESULTS) else str(result)
                 tail = f',"args":{{"result":{_q(rname)},"retried":{"true" if s[i_flags] & 1 else "false"}}}}}'
             add(
-                f'{{"ph":"X","pid":{PID},"tid":{tid},"ts":{ts},"dur":{d // 1000}.{d % 1000:03d},'
+                f'{{"ph":"X","pid":{PID},"tid":{tid},"ts":{ts},"dur":{d >> _GRID_BITS}{frac[d & mask]},'
                 f'"name":{name},"cat":"system"{tail}'
             )
         for gpos, spos, text in errors:
@@ -386,7 +405,12 @@ def _bounds(rows: list[int], n: int) -> list[int]:
 
 
 def _convert_chunk(
-    header: dict[str, Any], builder: TraceBuilder, conv: _Converter | None, writer: _Writer, warnings: list[str]
+    header: dict[str, Any],
+    builder: TraceBuilder,
+    conv: _Converter | None,
+    writer: _Writer,
+    warnings: list[str],
+    slice_args: bool,
 ) -> _Converter | None:
     data = builder.build()
     warnings.extend(w for w in data.warnings if len(warnings) < _MAX_WARNINGS)
@@ -395,7 +419,7 @@ def _convert_chunk(
             return None
         # Without a start_ns in the header, the first tick (or mark) is the origin.
         first = int(data.tick_start[0]) if len(data) else data.marks[0].get("t")
-        conv = _Converter(header, _origin(header, first if type(first) is int else 0), writer)
+        conv = _Converter(header, _origin(header, first if type(first) is int else 0), writer, slice_args)
     for rec in _data_ticks(data):
         conv.tick(*rec)
     for m in data.marks:
@@ -408,26 +432,33 @@ def _origin(header: dict[str, Any], fallback: int) -> int:
     return start if type(start) is int else fallback
 
 
-def export_chrome(source: Source | TraceData, out: OutTarget) -> ChromeExport:
+def export_chrome(source: Source | TraceData, out: OutTarget, *, slice_args: bool = True) -> ChromeExport:
     """Write ``source`` (a trace path or binary stream, or a loaded :class:`TraceData`) to ``out``.
 
     ``out`` is a path (gzip-compressed when it ends in ``.gz``; Perfetto opens that too) or an
     open text or binary stream, which is left open. Damage in the source is skipped as by
     :class:`~ecs.trace.TraceReader` and reported in the result's ``warnings``; an unreadable
     source raises :class:`~ecs.TraceFormatError` before anything is written.
+
+    ``slice_args=False`` leaves the args out of slices and names every tick slice ``tick``:
+    speedscope names a frame by its name *and* args, so per-run args make every run a frame of
+    its own and defeat its left-heavy and sandwich views. Perfetto shows args in its details
+    panel, so keep them (the default) for Perfetto.
     """
     if isinstance(source, TraceData):
-        return _export(source.header, None, source, out)
+        return _export(source.header, None, source, out, slice_args)
     if isinstance(source, str | os.PathLike):
         # Opened here rather than by TraceReader, so the file is closed on every path out.
         with open(source, "rb") as f:
-            return export_chrome(f, out)
+            return export_chrome(f, out, slice_args=slice_args)
     with TraceReader(source) as reader:
-        result = _export(reader.header, reader, None, out)
+        result = _export(reader.header, reader, None, out, slice_args)
         return ChromeExport(result.events, result.ticks, tuple(reader.warnings) + result.warnings)
 
 
-def _export(header: dict[str, Any], reader: TraceReader | None, data: TraceData | None, out: OutTarget) -> ChromeExport:
+def _export(
+    header: dict[str, Any], reader: TraceReader | None, data: TraceData | None, out: OutTarget, slice_args: bool
+) -> ChromeExport:
     close: IO[Any] | None = None
     if isinstance(out, str | os.PathLike):
         path = os.fspath(out)
@@ -458,7 +489,7 @@ def _export(header: dict[str, Any], reader: TraceReader | None, data: TraceData 
         write(f'{{"displayTimeUnit":"ms","otherData":{other_json},"traceEvents":[')
         writer = _Writer(write)
         if data is not None:
-            conv = _Converter(header, _origin(header, int(data.tick_start[0]) if len(data) else 0), writer)
+            conv = _Converter(header, _origin(header, int(data.tick_start[0]) if len(data) else 0), writer, slice_args)
             for rec in _data_ticks(data):
                 conv.tick(*rec)
             for m in data.marks:
@@ -472,10 +503,10 @@ def _export(header: dict[str, Any], reader: TraceReader | None, data: TraceData 
             for ev in reader:
                 builder.add(ev)
                 if len(builder) >= _CHUNK_TICKS:
-                    conv_opt = _convert_chunk(header, builder, conv_opt, writer, warnings)
+                    conv_opt = _convert_chunk(header, builder, conv_opt, writer, warnings, slice_args)
                     builder = TraceBuilder(header)
-            conv_opt = _convert_chunk(header, builder, conv_opt, writer, warnings)
-            conv = conv_opt if conv_opt is not None else _Converter(header, _origin(header, 0), writer)
+            conv_opt = _convert_chunk(header, builder, conv_opt, writer, warnings, slice_args)
+            conv = conv_opt if conv_opt is not None else _Converter(header, _origin(header, 0), writer, slice_args)
         writer.flush()
         write("\n]}\n")
         return ChromeExport(writer.events, conv.ticks, tuple(warnings))
