@@ -85,13 +85,15 @@ def create_scheduler(
     with_async: bool = True,
     fail_at: tuple[int, ...] | list[int] = (),
     abort: bool = False,
+    hold_at: int | None = None,
     clock: ecs.Clock | None = None,
 ) -> ecs.Scheduler:
     """A small mixed workload: sync groups with an interval system, a spawner, an async reader.
 
     ``fail_at`` lists ticks on which the ``fragile`` system (group ``fragile``) raises; the
     group's policy is CONTINUE, or ABORT with ``abort=True``. A maintenance hook makes the
-    ``maintenance`` phase appear in traces.
+    ``maintenance`` phase appear in traces. ``hold_at`` adds a group whose system blocks at
+    that tick until ``HOLD`` is set (a test can then look at a run in progress).
     """
     world = make_world(seed, entities)
     b = ecs.SchedulerBuilder(world, clock=clock, workers=workers)
@@ -101,6 +103,8 @@ def create_scheduler(
     b.add_group("fragile", [Fragile(frozenset(fail_at))], priority=7, error_policy=policy)
     if with_async:
         b.add_group("analysis", [analyse], mode=ecs.Mode.ASYNC)
+    if hold_at is not None:
+        b.add_group("hold", [Hold(hold_at)], priority=9)
     b.on_maintenance(lambda s: None)
     return b.build()
 
@@ -134,6 +138,21 @@ def scripted_scheduler(clock: ecs.ManualClock, *, fail_at: tuple[int, ...] = ())
     if fail_at:
         b.add_group("c", [Fragile(frozenset(fail_at))], priority=2)
     return b.build()
+
+
+HOLD = threading.Event()
+
+
+class Hold:
+    """Blocks the tick ``at`` until ``HOLD`` is set (at most 30 s)."""
+
+    def __init__(self, at: int) -> None:
+        self.descriptor = ecs.SystemDescriptor("hold")
+        self.at = at
+
+    def run(self, ctx: ecs.ExecutionContext) -> None:
+        if ctx.tick == self.at:
+            HOLD.wait(30.0)
 
 
 class Gate:

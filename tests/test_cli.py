@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ecs.cli._report import diff_rows, format_table
 from ecs.cli._run import UsageError, load_factory, parse_options
 from ecs.trace import LiveStreamServer, TraceRecorder, group_stats, load_trace
 
+from . import _factories
 from ._factories import create_scheduler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,6 +108,28 @@ def test_run_under_pyinstrument(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert marker in out_file.read_text()
 
 
+def test_run_serves_prometheus_metrics_while_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    _factories.HOLD.clear()
+    result: dict[str, int] = {}
+    args = ["run", FACTORY, "--ticks", "10", "--option", "hold_at=5", "--metrics", "0", "--plain"]
+    t = threading.Thread(target=lambda: result.setdefault("code", main(args)))
+    t.start()
+    try:
+        seen = ""
+        deadline = time.monotonic() + 20
+        while "metrics on " not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+            seen += capsys.readouterr().out
+        url = seen.split("metrics on ", 1)[1].split()[0]
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read().decode()
+    finally:
+        _factories.HOLD.set()
+        t.join(30)
+    assert result["code"] == 0
+    assert "ecs_" in body and 'group="physics"' in body
+
+
 def test_run_stops_at_a_tick_error_and_still_summarises(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(
         capsys, "run", FACTORY, "--ticks", "10", "--option", "fail_at=[3]", "--option", "abort=true", "--plain"
@@ -147,6 +171,7 @@ def test_run_shows_the_traceback_of_a_failing_factory(capsys: pytest.CaptureFixt
         (["--stream", "host:notaport"], "not an address"),
         (["--stream", "0.0.0.0:0"], "allow_remote"),
         (["--ticks", "-1"], "--ticks must be >= 0"),
+        (["--metrics", "0.0.0.0:0"], "cannot serve metrics"),
     ],
 )
 def test_run_rejects_bad_options(capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:

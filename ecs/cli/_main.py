@@ -256,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--stream-wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for a stream client"
     )
+    r.add_argument(
+        "--metrics", metavar="[HOST:]PORT", help="also serve Prometheus /metrics (needs the telemetry extra)"
+    )
     r.add_argument("--profile", choices=("cprofile", "pyinstrument"), help="profile the run")
     r.add_argument("--profile-out", metavar="FILE", help="profile output (.prof; pyinstrument: .html/.json/.txt)")
     r.add_argument("--cprofile", metavar="FILE", help="same as --profile cprofile --profile-out FILE")

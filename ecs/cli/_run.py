@@ -176,6 +176,7 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             args.profile, args.profile_out = "cprofile", args.cprofile
         profile = _Profile(args.profile, args.profile_out)
         stream = parse_address(args.stream) if args.stream else None
+        metrics = parse_address(args.metrics) if args.metrics else None
     except (UsageError, ValueError) as exc:
         print(f"ecs-trace run: {exc}", file=err)
         return UNUSABLE
@@ -192,7 +193,7 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         print(f"ecs-trace run: {args.target} returned {type(sched).__name__}, not an ecs.Scheduler", file=err)
         return UNUSABLE
 
-    with tempfile.TemporaryDirectory(prefix="ecs-trace-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ecs-trace-") as tmp, contextlib.ExitStack() as stack:
         path = args.out or os.path.join(tmp, "run.trace.jsonl.gz")
         failure: str | None = None
         try:
@@ -209,6 +210,17 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 deadline = time.monotonic() + args.stream_wait
                 while server.stats.clients == 0 and time.monotonic() < deadline:
                     time.sleep(0.01)
+            if metrics is not None:
+                try:
+                    from ..trace import prometheus_observer
+
+                    observer, endpoint = prometheus_observer(metrics[1], metrics[0])
+                except (ImportError, OSError, ValueError) as exc:
+                    print(f"ecs-trace run: cannot serve metrics: {exc}", file=err)
+                    return UNUSABLE
+                stack.callback(endpoint.close)
+                sched.add_observer(observer)
+                print(f"metrics on {endpoint.url}", file=out, flush=True)
             t0 = time.perf_counter()
             profile.start()
             ran, failure = _run_ticks(sched, args.ticks, args.dt, err)
