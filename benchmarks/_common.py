@@ -187,6 +187,8 @@ def machine() -> dict[str, Any]:
         "esper": esper_version,
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # Other processes on a shared machine change timings; the load average shows how busy it was.
+        "load": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
         "argv": " ".join(sys.argv[1:]),
     }
 

@@ -22,7 +22,11 @@ the other **in the same process**, so the ratios compare like with like.
 How the figures are taken: each scenario is warmed up, the garbage collector is disabled while
 timing, and the figure is the **best of several runs** measured with `time.perf_counter` (the best
 run is the one least disturbed by other processes on a shared machine). Each benchmark module runs
-in its own child process. esper is installed by the `bench` extra (`pip install -e '.[bench]'`).
+in its own child process. esper is installed by the `bench` extra (`pip install -e '.[bench]'`);
+its components are small `__slots__` classes, its fastest idiom (the dataclasses of its README
+are slower), so the esper ratios are conservative. The machine is shared with other work: the
+load average at the start of the run is in the table below, and the async speed-up row reports
+what raw threads achieved in the same rounds, which shows how many cores were really free.
 
 How to read the ratio columns:
 
@@ -52,11 +56,12 @@ def _machine_table(m: dict[str, Any], quick: bool) -> str:
     lines = [
         "## Machine",
         "",
-        "| CPU | cores | Python | numpy | esper | date | run |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU | cores | Python | numpy | esper | date | run | load (1/5/15 min) |",
+        "|---|---|---|---|---|---|---|---|",
         (
             f"| {m.get('cpu')} | {m.get('cores')} | {m.get('implementation', '')} {m.get('python')} "
-            f"| {m.get('numpy')} | {m.get('esper')} | {m.get('date')} | {'--quick' if quick else 'full'} |"
+            f"| {m.get('numpy')} | {m.get('esper')} | {m.get('date')} | {'--quick' if quick else 'full'} "
+            f"| {m.get('load', '?')} |"
         ),
         "",
         f"Platform: `{m.get('platform')}`.",

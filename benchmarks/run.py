@@ -122,7 +122,9 @@ def fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
     if unit == "bytes":
-        return f"{value:,.1f} B"
+        if abs(value) >= 1e6:
+            return f"{value / 1e6:,.1f} MB"
+        return f"{value / 1e3:,.1f} kB" if abs(value) >= 1e4 else f"{value:,.1f} B"
     mag = abs(value)
     if mag >= 100:
         text = f"{value:,.0f}"
