@@ -831,3 +831,35 @@ def test_asteroids_rollback_rerun_gives_the_identical_world() -> None:
         other.run(500, DT)
         assert other.wait_idle()
         assert other.world.state_hash() == first
+
+
+@ecs.component(storage="dense")
+class Label:
+    text: str
+
+
+@ecs.component(storage="mine")
+class Score2:
+    points: ecs.i64
+
+
+def test_custom_storages_and_dense_object_components_round_trip() -> None:
+    def world() -> ecs.World:
+        w = ecs.World()
+        w.register_storage("mine", lambda spec: ecs.storage.DenseStorage(spec, 16))
+        w.register_component(Position)
+        w.register_component(Label)
+        w.register_component(Score2)
+        w.register_codec(Label, encode=lambda v: v.text, decode=lambda t: Label(text=t))
+        return w
+
+    a = world()
+    ids = a.spawn_batch(40, {Position: (1, 1), Score2: {"points": np.arange(40)}})
+    a.add(ids[::3], Label(text="x"))
+    a.destroy(ids[::4])
+    snap = WorldSnapshot.from_bytes(a.snapshot().to_bytes())
+    b = world()
+    b.restore(snap)
+    assert b.state_hash() == a.state_hash()
+    assert b.storage_kind(Score2) == "mine"
+    assert len(b.storage(Label)) == len(a.storage(Label))
