@@ -317,13 +317,13 @@ def open_window(demo: Demo, sched: ecs.Scheduler, args: argparse.Namespace, *, v
 
 
 def run_windowed(demo: Demo, args: argparse.Namespace, out: Callable[[str], None] = print) -> str:
-    import arcade
+    from ecs.integrations.arcade import run_window
 
     with make_scheduler(demo, args) as sched:
         _attach_outputs(sched, args, out)
         win = open_window(demo, sched, args)
         try:
-            arcade.run()
+            run_window(win.window)
         finally:
             win.close()
         sched.wait_idle()

@@ -553,7 +553,7 @@ class Rewinder:
         target = self.sched.elapsed - seconds
         chosen = 0
         for i, (_, elapsed, _) in enumerate(self.history):
-            if elapsed <= target:
+            if elapsed <= target + 1e-6:  # game time is a float sum of dt: allow its rounding
                 chosen = i
         tick, _, snap = self.history[chosen]
         self.sched.wait_idle()

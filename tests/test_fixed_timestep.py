@@ -326,12 +326,17 @@ def test_the_pyglet_driver_runs_an_exact_number_of_ticks_on_a_manual_clock() -> 
     sched, rec = make_scheduler(observe=True)
     t = FakeTime()
     driver = PygletClockDriver(sched, 50, time_function=t, sleep=t.sleep)
+    driver.start()
+    assert not any(item.func == driver._on_interval for item in pyglet.clock.get_default()._schedule_interval_items)
+    assert any(item.func == driver._on_interval for item in driver.clock._schedule_interval_items)
+    driver.stop()
     assert driver.run(ticks=25) == 25
     assert counted(sched) == 25
     assert {s.dt for s in rec.ticks} == {0.02}
     assert t.slept == pytest.approx(0.5, abs=0.021)
     assert not driver.running
-    assert not pyglet.clock.get_default()._schedule_interval_items  # the global clock was never touched
+    global_items = pyglet.clock.get_default()._schedule_interval_items
+    assert all(item.func != driver._on_interval for item in global_items)  # never on the global clock
 
 
 def test_the_pyglet_driver_runs_for_a_duration() -> None:

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 import ecs
 from ecs.integrations import DROP_MARK
-from ecs.integrations.arcade import NumpySpriteRenderer, SchedulerDriver, mesh
+from ecs.integrations.arcade import NumpySpriteRenderer, SchedulerDriver, mesh, run_window
 from ecs.testing import ManualClock, RecordingObserver
 
 pytestmark = pytest.mark.gui
@@ -344,3 +344,25 @@ def test_meshes_are_triangle_lists_around_the_origin(shape: str) -> None:
     assert verts.shape[1] == 2
     assert len(verts) % 3 == 0
     assert np.abs(verts).max() <= 1.0 + 1e-6
+
+
+def test_run_window_dispatches_to_pushed_handlers_until_told_to_stop(
+    window: arcade.Window, sched: ecs.Scheduler
+) -> None:
+    """In arcade's headless mode arcade.run() bypasses pushed handlers; run_window does not."""
+    driver = SchedulerDriver(sched).attach(window)
+    draws: list[int] = []
+
+    def on_draw() -> None:
+        draws.append(1)
+        if len(draws) == 3:
+            arcade.exit()
+
+    window.push_handlers(on_draw=on_draw)
+    try:
+        run_window(window, until=lambda: driver.ticks >= 1 and len(draws) >= 2)
+        assert len(draws) >= 2
+        assert driver.frames >= 2
+    finally:
+        window.remove_handler("on_draw", on_draw)
+        driver.detach()

@@ -30,6 +30,11 @@ for a View: then they act only while that View is the current one). ``detach()``
 exactly those handlers and nothing else. pyglet holds handlers weakly: keep a reference to
 the driver for as long as it should run.
 
+**Headless windows.** With ``ARCADE_HEADLESS=1`` (EGL, no X server), ``arcade.run()`` calls
+the window's own ``on_update``/``on_draw`` methods directly and never dispatches events, so
+pushed handlers (the driver's included) would not run. :func:`run_window` is ``arcade.run()``
+for both cases: the normal pyglet loop with a display, and an event-dispatching loop without.
+
 **The render bridge.** :class:`NumpySpriteRenderer` draws N copies of one small mesh with a
 single instanced draw call. Each frame it writes the position column (and, if given, the
 previous positions, angles, colours and scales) into GPU buffers with one ``buffer.write``
@@ -39,9 +44,12 @@ Python code anywhere, so 50k moving entities cost a few memcpys and one draw cal
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
 import arcade
+import pyglet.app
 import numpy as np
 from arcade.gl import BufferDescription
 from numpy.typing import NDArray
@@ -53,7 +61,7 @@ if TYPE_CHECKING:
 
     from ..scheduler import Scheduler
 
-__all__ = ["NumpySpriteRenderer", "SchedulerDriver", "mesh"]
+__all__ = ["NumpySpriteRenderer", "SchedulerDriver", "mesh", "run_window"]
 
 
 @final
@@ -188,6 +196,43 @@ class SchedulerDriver:
 
     def step_once(self) -> None:
         self.timestep.step_once()
+
+
+def run_window(window: arcade.Window, *, until: Callable[[], bool] | None = None) -> int:
+    """Run ``window`` until it closes, ``arcade.exit()`` is called, or ``until()`` is true.
+
+    With a display this is ``arcade.run()``. In arcade's headless mode it is a loop that
+    *dispatches* ``on_update`` and ``on_draw`` (so pushed handlers run, unlike in
+    ``arcade.run()``), with real frame times, and flips the EGL surface. Returns the frames
+    run by the headless loop (0 for the pyglet loop, which does not count them).
+    """
+
+    def check(_dt: float) -> None:
+        if until is not None and until():
+            arcade.exit()
+
+    if not window.headless:
+        window.push_handlers(on_update=check)
+        try:
+            arcade.run()
+        finally:
+            window.remove_handler("on_update", check)
+        return 0
+    loop = pyglet.app.event_loop
+    loop.has_exit = False
+    frames = 0
+    dt = 1 / 60  # the first frame, as a real window's first update would see
+    last = time.perf_counter()
+    while not window.closed and not loop.has_exit and not (until is not None and until()):
+        window.dispatch_event("on_update", dt)
+        window.dispatch_event("on_draw")
+        window.dispatch_events()
+        if not window.closed:
+            window.flip()
+        frames += 1
+        now = time.perf_counter()
+        dt, last = now - last, now
+    return frames
 
 
 # -- the render bridge ------------------------------------------------------------------------------
