@@ -49,8 +49,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
 import arcade
-import pyglet.app
 import numpy as np
+import pyglet.app
 from arcade.gl import BufferDescription
 from numpy.typing import NDArray
 
