@@ -91,10 +91,15 @@ class ProfilerState:
     live_version: int = -1
     # replay
     replay: ReplayClock | None = None
+    replay_speed: float = 1.0  # the last speed chosen, used by the next replay too
     # messages
     banners: list[Banner] = field(default_factory=list)
     view_errors: dict[str, str] = field(default_factory=dict)
     draw_ms: dict[str, float] = field(default_factory=dict)  # last draw time of each view (benchmarks)
+    # Where plots were drawn last frame, (x, y, w, h, x_min, x_max, y_min, y_max): lets tests and
+    # tools turn a tick or a time into a mouse position.
+    plot_geometry: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    hovered_span: int | None = None  # the timeline span under the mouse (its tooltip is shown)
     open_path: str = ""
     save_path: str = "live-capture.trace.jsonl.gz"
     focus_view: str | None = None
@@ -299,11 +304,13 @@ class ProfilerState:
         return n
 
     # -- replay ------------------------------------------------------------------------------------
-    def start_replay(self, speed: float = 1.0) -> bool:
+    def start_replay(self, speed: float | None = None) -> bool:
         """Replay the active capture from its first tick (views show the ticks played so far)."""
         if not 0 <= self.active < len(self.captures) or len(self.captures[self.active]) == 0:
             return False
-        self.replay = ReplayClock(self.captures[self.active].data.tick_start, speed)
+        if speed is not None:
+            self.replay_speed = speed
+        self.replay = ReplayClock(self.captures[self.active].data.tick_start, self.replay_speed)
         self.replay.play()
         self.mode = "replay"
         self.fit_frame_graph = True

@@ -210,6 +210,11 @@ def _empty(state: ProfilerState) -> bool:
     return True
 
 
+def _remember_geometry(state: ProfilerState, name: str, limits: Any) -> None:
+    pos, size = implot.get_plot_pos(), implot.get_plot_size()
+    state.plot_geometry[name] = (pos.x, pos.y, size.x, size.y, limits.x.min, limits.x.max, limits.y.min, limits.y.max)
+
+
 def _source(state: ProfilerState, cap: Capture) -> Any:
     """What a cached result depends on: the file, or (live) the stream whose snapshots keep changing."""
     return ("live", cap.name) if state.mode == "live" else id(cap)
@@ -301,6 +306,7 @@ def draw_frame_graph(state: ProfilerState) -> None:
             implot.setup_axis_limits(implot.ImAxis_.x1, *state.frame_graph_zoom, implot.Cond_.always)
         state.frame_graph_zoom = None
         limits = implot.get_plot_limits()
+        _remember_geometry(state, "frame_graph", limits)
         width = max(50, int(implot.get_plot_size().x))
         r0, r1 = _visible_rows(cap, lo, hi, limits.x.min, limits.x.max)
         xs_rows, ymin, ymax_b = frame_graph_series(cap.pyramid, r0, r1, width)
@@ -468,10 +474,12 @@ def draw_timeline(state: ProfilerState) -> None:
             implot.setup_axis_limits(implot.ImAxis_.x1, *state.timeline_zoom, implot.Cond_.always)
         state.timeline_zoom = None
         limits = implot.get_plot_limits()
+        _remember_geometry(state, "timeline", limits)
         _draw_spans(cap, tl, limits)
+        state.hovered_span = None
         if implot.is_plot_hovered():
             mouse = implot.get_plot_mouse_pos()
-            i = span_at(tl, mouse.x, mouse.y)
+            i = state.hovered_span = span_at(tl, mouse.x, mouse.y)
             if i is not None:
                 imgui.begin_tooltip()
                 try:
@@ -968,9 +976,10 @@ def draw_statistics(state: ProfilerState) -> None:
         min_interval=0.5,
     )
     edges, counts = histogram(durations, bins=50)
-    with _plot(f"{name}: run durations ({len(durations)} runs)", (-1, -1), implot.Flags_.no_legend) as opened:
+    with _plot(f"{name}: run durations ({len(durations)} runs)", (-1, -1)) as opened:
         if opened:
             implot.setup_axes("ms", "runs", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+            implot.setup_legend(implot.Location_.north_east)
             if len(edges):
                 centers = (edges[:-1] + edges[1:]) / 2
                 implot.plot_bars(
@@ -978,8 +987,10 @@ def draw_statistics(state: ProfilerState) -> None:
                 )
                 p50, p95, p99 = percentiles(durations, [50, 95, 99])
                 for label, v, color in (("p50", p50, GREEN), ("p95", p95, ORANGE), ("p99", p99, RED)):
-                    implot.plot_inf_lines(label, np.array([v]), implot.Spec(line_color=color, line_weight=1.5))
-                    implot.tag_x(v, imgui.ImVec4(*color), label)
+                    # Legend entries, not axis tags: close percentiles would print over each other.
+                    implot.plot_inf_lines(
+                        f"{label} {v:.3f} ms", np.array([v]), implot.Spec(line_color=color, line_weight=1.5)
+                    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1174,7 +1185,8 @@ def draw_capture_panel(state: ProfilerState) -> None:
         imgui.same_line()
         imgui.text_disabled("plays the active file back as if live")
         return
-    if imgui.button("Pause##replay" if replay.playing else "Play##replay"):
+    # One ID for both labels ("###"), so the button is the same widget whichever it shows.
+    if imgui.button("Pause###replay toggle" if replay.playing else "Play###replay toggle"):
         replay.toggle()
     imgui.same_line()
     if imgui.button("Stop##replay"):
@@ -1186,6 +1198,7 @@ def draw_capture_panel(state: ProfilerState) -> None:
     )
     if changed:
         replay.speed = speed
+        state.replay_speed = replay.speed
     imgui.set_next_item_width(-hello_imgui.em_size(5))
     changed, pos = imgui.slider_int("position", replay.position, 1, replay.n)
     if changed:
@@ -1241,7 +1254,9 @@ def draw_banners(state: ProfilerState) -> None:
         imgui.Cond_.always,
     )
     imgui.set_next_window_size(ImVec2(width, 0), imgui.Cond_.always)
-    imgui.set_next_window_bg_alpha(0.92)
+    worst = "error" if any(b.level == "error" for b in state.banners) else "warning"
+    worst = worst if any(b.level != "info" for b in state.banners) else "info"
+    tint = {"error": (0.35, 0.08, 0.08, 0.96), "warning": (0.32, 0.22, 0.04, 0.96)}.get(worst, (0.1, 0.25, 0.12, 0.96))
     flags = (
         imgui.WindowFlags_.no_decoration
         | imgui.WindowFlags_.no_docking
@@ -1250,10 +1265,13 @@ def draw_banners(state: ProfilerState) -> None:
         | imgui.WindowFlags_.no_focus_on_appearing
         | imgui.WindowFlags_.no_nav
     )
+    imgui.push_style_color(imgui.Col_.window_bg, imgui.ImVec4(*tint))
     imgui.begin("Messages", None, flags)
     try:
         for i, banner in enumerate(list(state.banners[-4:])):
-            color = {"error": RED, "warning": ORANGE}.get(banner.level, GREEN)
+            color = {"error": (1.0, 0.72, 0.72, 1.0), "warning": (1.0, 0.86, 0.55, 1.0)}.get(
+                banner.level, (0.7, 1.0, 0.7, 1.0)
+            )
             if imgui.small_button(f"Dismiss##banner {i}"):
                 state.banners.remove(banner)
                 break
@@ -1269,3 +1287,4 @@ def draw_banners(state: ProfilerState) -> None:
             imgui.text_disabled(f"({len(state.banners) - 4} older messages)")
     finally:
         imgui.end()
+        imgui.pop_style_color()

@@ -1,0 +1,191 @@
+"""Live mode against real streams: a scheduler's LiveStreamServer, and small servers that misbehave."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ecs.trace import LiveStreamServer, load_trace
+from profiler_app._live import MAX_GARBAGE_RUN, LiveConnection, parse_address
+
+from . import _traces as T
+from .conftest import sample_game
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll until true; the timeout only guards against a hang (no timing is asserted)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@contextlib.contextmanager
+def connection(port: int, **options: object) -> Iterator[LiveConnection]:
+    live = LiveConnection("127.0.0.1", port, publish_interval=0.05, retry_delay=0.05, **options)  # type: ignore[arg-type]
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@contextlib.contextmanager
+def fake_server(lines: list[bytes], *, repeat_last: bool = False) -> Iterator[tuple[int, list[int]]]:
+    """A TCP server that sends ``lines`` to every client (the last one forever with repeat_last)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.1)
+    port = srv.getsockname()[1]
+    accepted: list[int] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(1)
+            with conn:
+                try:
+                    for line in lines:
+                        conn.sendall(line)
+                    while repeat_last and not stop.is_set():
+                        conn.sendall(lines[-1] * 50)
+                        time.sleep(0.005)
+                    stop.wait(0.5)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port, accepted
+    finally:
+        stop.set()
+        srv.close()
+        thread.join(5)
+
+
+def test_addresses_parse_with_a_default_host() -> None:
+    assert parse_address("127.0.0.1:7777") == ("127.0.0.1", 7777)
+    assert parse_address(":9000") == ("127.0.0.1", 9000)
+    assert parse_address("9000") == ("127.0.0.1", 9000)
+    assert parse_address("[::1]:9000") == ("::1", 9000)
+    with pytest.raises(ValueError, match="not an address: 'here'"):
+        parse_address("here")
+    with pytest.raises(ValueError, match="out of range"):
+        parse_address("localhost:70000")
+
+
+def test_a_live_scheduler_fills_a_bounded_window_and_can_be_saved(tmp_path: Path) -> None:
+    server = LiveStreamServer(port=0, status_interval=0.05)
+    sched = sample_game(entities=200, stall_every=1000)
+    sched.add_observer(server)
+    with sched, connection(server.port, capacity=50) as live:
+        assert wait_for(lambda: live.status == "connected" and server.stats.clients == 1)
+        sched.run(120, 1 / 60)
+        # Snapshots are published a few times a second: wait for the one holding the last tick.
+        assert wait_for(lambda: live.capture is not None and int(live.capture.data.tick[-1]) == 119)
+        assert live.ticks_seen == 120
+        cap = live.capture
+        assert cap is not None
+        assert cap.group_names[:2] == ("input", "physics")
+        assert list(cap.data.tick) == list(range(70, 120))
+        assert live.rejected == 0
+        saved = tmp_path / "live.trace.jsonl.gz"
+        assert live.save(saved) == 50
+    loaded = load_trace(saved)
+    assert list(loaded.tick) == list(range(70, 120))
+    assert loaded.complete
+
+
+def test_the_connection_comes_back_when_the_scheduler_does() -> None:
+    first = LiveStreamServer(port=0, status_interval=0.05)
+    port = first.port
+    sched = sample_game(entities=100, stall_every=1000)
+    sched.add_observer(first)
+    with connection(port, capacity=1000) as live:
+        with sched:
+            assert wait_for(lambda: first.stats.clients == 1)
+            sched.run(10, 1 / 60)
+            assert wait_for(lambda: live.ticks_seen == 10)
+        # The scheduler closed: its server sent the end line and stopped listening.
+        assert wait_for(lambda: live.status in ("disconnected", "connecting"))
+        assert "closed" in live.message or "cannot connect" in live.message
+        second = LiveStreamServer(port=port, status_interval=0.05)
+        again = sample_game(entities=100, stall_every=1000)
+        again.add_observer(second)
+        with again:
+            assert wait_for(lambda: live.status == "connected" and second.stats.clients == 1)
+            again.run(5, 1 / 60)
+            # A new scheduler (new header) starts a fresh window.
+            assert wait_for(lambda: live.capture is not None and list(live.capture.data.tick) == [0, 1, 2, 3, 4])
+        assert live.connects == 2
+
+
+def test_server_drop_counts_are_shown() -> None:
+    head = orjson.dumps(T.header([{"name": "a"}])) + b"\n"
+    status = orjson.dumps({"type": "stream", "t": 0, "dropped": 7, "clients": 1, "sent": 3}) + b"\n"
+    with fake_server([head, status]) as (port, _), connection(port) as live:
+        assert wait_for(lambda: live.events_dropped == 7)
+        assert live.status == "connected"
+
+
+def test_a_stream_that_sends_garbage_is_dropped_with_a_message() -> None:
+    head = orjson.dumps(T.header([{"name": "a"}])) + b"\n"
+    with (
+        fake_server([head, b"\x00\x01 not json at all\n"], repeat_last=True) as (port, accepted),
+        connection(port) as live,
+    ):
+        assert wait_for(lambda: live.status == "rejected")
+        assert "sent garbage" in live.message
+        assert live.rejected >= MAX_GARBAGE_RUN
+        time.sleep(0.3)
+        assert len(accepted) == 1  # not retried: the other end is not a profiler stream
+
+
+def test_a_peer_that_is_not_a_trace_stream_is_refused() -> None:
+    with fake_server([b"SSH-2.0-OpenSSH_9.0\r\n"]) as (port, accepted), connection(port) as live:
+        assert wait_for(lambda: live.status == "rejected")
+        assert "not a compatible ecs-trace live stream" in live.message
+        assert len(accepted) == 1
+
+
+def test_a_good_stream_survives_a_few_bad_lines() -> None:
+    head = T.header([{"name": "a"}])
+    lines = [orjson.dumps(head) + b"\n", b"garbage\n", b"[1, 2]\n"]
+    lines += [
+        orjson.dumps(T.tick(i, i * 20, i * 20 + 5, [T.group(0, i, i * 20 + 1, i * 20 + 2)])) + b"\n" for i in range(5)
+    ]
+    with fake_server(lines) as (port, _), connection(port) as live:
+        assert wait_for(lambda: live.capture is not None and len(live.capture) == 5)
+        assert live.rejected == 2
+        assert live.status == "connected"
+
+
+def test_nobody_listening_means_retrying_until_stopped() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    live = LiveConnection("127.0.0.1", port, retry_delay=0.02, max_retry_delay=0.05)
+    live.start()
+    assert wait_for(lambda: "cannot connect" in live.message)
+    assert live.status in ("disconnected", "connecting")
+    assert live.running
+    live.stop()
+    assert live.status == "stopped"
+    assert not live.running
+    assert live.connects == 0
+    with pytest.raises(RuntimeError, match="nothing to save"):
+        live.save("never.trace.jsonl")
