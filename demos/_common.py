@@ -257,7 +257,8 @@ class DemoWindow:
         self.frames += 1
         if self.driver.finished:
             if self.screenshot:
-                self.arcade.get_image().save(self.screenshot)
+                # RGB: the framebuffer alpha is not part of the picture (it would show as transparency).
+                self.arcade.get_image().convert("RGB").save(self.screenshot)
             self.arcade.exit()
 
     def on_key_press(self, symbol: int, modifiers: int) -> None:
@@ -300,7 +301,7 @@ class DemoWindow:
         width = max((len(t.text) for t in self._hud_text), default=0) * 7.3 + 20
         used = sum(1 for t in self._hud_text if t.text)
         top = self.window.height
-        arcade.draw_lrbt_rectangle_filled(0, width, top - 10 - 16 * used, top, (0, 0, 0, 170))
+        arcade.draw_lrbt_rectangle_filled(0, width, top - 10 - 16 * used, top, (0, 0, 0, 215))
         for text in self._hud_text:
             text.draw()
 
