@@ -342,7 +342,7 @@ def _broadcast_one(value: Any, count: int) -> NDArray[Any]:
     return out
 
 
-def _batch_values(spec: ComponentSpec, given: Any, count: int) -> dict[str, NDArray[Any]]:
+def _batch_values(spec: ComponentSpec, given: Any, count: int, copy: bool = True) -> dict[str, NDArray[Any]]:
     """Normalise the many accepted spellings of batch values to {field: (count, ...) array}."""
     if given is None or (isinstance(given, type) and given is spec.type):
         if not spec.is_tag and given is not None:
@@ -363,7 +363,7 @@ def _batch_values(spec: ComponentSpec, given: Any, count: int) -> dict[str, NDAr
     out: dict[str, NDArray[Any]] = {}
     for f in spec.fields:
         if f.name in given:
-            out[f.name] = f.coerce_many(given[f.name], count, spec.name)
+            out[f.name] = f.coerce_many(given[f.name], count, spec.name, copy)
         else:
             out[f.name] = np.broadcast_to(f.empty(1), (count, *f.shape)) if not f.is_object else f.empty(count)
     return out

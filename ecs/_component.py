@@ -147,11 +147,12 @@ class FieldSpec:
             )
         return arr.astype(self.dtype, copy=False) if self.shape else self.dtype.type(arr)
 
-    def coerce_many(self, value: Any, count: int, component: str) -> NDArray[Any]:
+    def coerce_many(self, value: Any, count: int, component: str, copy: bool = True) -> NDArray[Any]:
         """Convert values for ``count`` entities to a ``(count, *shape)`` array, or raise.
 
         A single per-entity value (for example ``(0.0, 1.0)`` for a float32 x 2 field) is
-        broadcast to every entity.
+        broadcast to every entity. ``copy=False`` may return the caller's own array (fine
+        when it is consumed at once, as by ``World.spawn_batch``; commands keep a copy).
         """
         if self.is_object:
             out = np.empty(count, dtype=object)
@@ -167,8 +168,8 @@ class FieldSpec:
         arr = _as_array(value, self, component)
         want = (count, *self.shape)
         if arr.shape == want:
-            # A copy: the caller may reuse its array before the command is applied.
-            return arr.astype(self.dtype, copy=True)
+            # Commands copy: the caller may reuse its array before the command is applied.
+            return arr.astype(self.dtype, copy=copy)
         if arr.shape == self.shape:
             return np.broadcast_to(arr.astype(self.dtype, copy=False), want)
         raise FieldValueError(

@@ -173,6 +173,25 @@ class EntityRegistry:
         self._count += count
         return out
 
+    def allocate_fresh(self, count: int) -> int | None:
+        """Reserve ``count`` never-used slots when no freed slot is waiting; return the first.
+
+        Returns None when the free list is not empty (use :meth:`allocate`, which recycles).
+        Fresh slots have generation 0, so their ids equal their indices.
+        """
+        if self._free_len:
+            return None
+        start = self._size
+        self._grow(start + count)
+        self._size = start + count
+        self._count += count
+        return start
+
+    def set_range_locations(self, start: int, count: int, archetype: int, first_row: int) -> None:
+        """Mark slots ``start .. start+count`` alive in ``archetype`` at consecutive rows."""
+        self._archetype[start : start + count] = archetype
+        self._row[start : start + count] = np.arange(first_row, first_row + count, dtype=np.int32)
+
     def release(self, indices: NDArray[np.int64]) -> None:
         """Free live slots: bump their generation and push them on the free list."""
         n = len(indices)

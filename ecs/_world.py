@@ -343,7 +343,10 @@ class World:
         self._guard("spawn_batch")
         if not isinstance(count, int | np.integer) or count < 0:
             raise CommandError(f"spawn_batch: count must be a non-negative int, got {count!r}")
-        values = {ctype: _batch_values(self._spec(ctype), given, int(count)) for ctype, given in components.items()}
+        values = {
+            ctype: _batch_values(self._spec(ctype), given, int(count), copy=False)
+            for ctype, given in components.items()
+        }
         return self._spawn(tuple(values), int(count), values)
 
     def destroy(self, target: int | NDArray[np.integer[Any]] | Iterable[int]) -> None:
@@ -609,10 +612,21 @@ class World:
         if not count:
             return _EMPTY_IDS.copy()
         arch = self._archetype_for(frozenset(types))
-        indices = self.registry.allocate(count)
-        ids = self.registry.ids_of(indices)
-        start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
-        self.registry.set_locations(indices, arch.id, np.arange(start, start + count, dtype=np.int32))
+        reg = self.registry
+        fresh = reg.allocate_fresh(count)
+        if fresh is not None:
+            # Brand-new slots: ids equal indices (generation 0) and locations are ranges, so
+            # no index arrays are gathered or scattered; at 1M entities this halves the memory
+            # a spawn touches.
+            ids = np.arange(fresh, fresh + count, dtype=np.int64)
+            indices = ids
+            start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
+            reg.set_range_locations(fresh, count, arch.id, start)
+        else:
+            indices = reg.allocate(count)
+            ids = reg.ids_of(indices)
+            start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
+            reg.set_locations(indices, arch.id, np.arange(start, start + count, dtype=np.int32))
         for t in types:
             self._storages[t].insert(indices, values[t])
         return ids
