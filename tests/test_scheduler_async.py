@@ -210,3 +210,38 @@ def test_per_entity_reads_in_async_groups_use_the_frozen_copy(kind: str) -> None
     with b.build() as sched:
         sched.tick(0.1)
     assert out == [{"get": [3.0, 4.0], "has": True, "alive": (True, False)}[kind]]  # presence is not data access
+
+
+def test_frozen_copies_keep_the_chunk_structure_and_write_back_every_chunk() -> None:
+    sizes: list[int] = []
+
+    @ecs.system(reads=(Position,), writes=(Health,), async_allowed=True)
+    def grow(ctx: ecs.ExecutionContext) -> None:
+        for b in ctx.query(Position, Health):
+            sizes.append(len(b))
+            b[Health].hp += b.entities.astype(np.int64) % 7
+
+    w = ecs.World(components=[Position, Health], chunk_rows=16)
+    ids = w.spawn_batch(40, {Position: None, Health: 0})
+    b = ecs.SchedulerBuilder(w, workers=1)
+    b.add_group("grow", [grow], mode=ecs.Mode.ASYNC, allow_writes=True, timeout=5)
+    with b.build() as sched:
+        sched.tick(0.1)
+        assert ctx_get(sched, int(ids[33])) == 33 % 7
+    assert sizes == [16, 16, 8]
+    assert [w.get(int(e), Health).hp for e in ids] == [int(e) % 7 for e in ids]
+
+
+def ctx_get(sched: ecs.Scheduler, eid: int) -> int:
+    """Read one value through an async context's frozen copy (per-entity path across chunks)."""
+    out: list[int] = []
+
+    @ecs.system(reads=(Health,), async_allowed=True)
+    def peek(ctx: ecs.ExecutionContext) -> None:
+        out.append(int(ctx.get(eid, Health).hp))
+
+    b = ecs.SchedulerBuilder(sched.world, workers=1)
+    b.add_group("peek", [peek], mode=ecs.Mode.ASYNC, timeout=5)
+    with b.build() as other:
+        other.tick(0.1)
+    return out[0]

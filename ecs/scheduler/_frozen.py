@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["FrozenView"]
 
 T = TypeVar("T")
-_BIG_CHUNK = 1 << 40  # a frozen table is one chunk whatever its size
 
 
 @final
@@ -49,28 +48,31 @@ class FrozenView:
         self._writable = writable
         self._archs: list[Archetype] = []
         self._cache: dict[tuple[frozenset[type], frozenset[type]], list[Archetype]] = {}
-        self._index: dict[int, tuple[Archetype, int]] | None = None
+        self._index: dict[int, tuple[Archetype, Chunk, int]] | None = None
         for arch in world.archetypes:
             if not arch.length:
                 continue
             present = [c for c in arch.types if c in components]
             if not present:
                 continue
-            ids = arch.entity_ids()
             stored = tuple(self._specs[c] for c in present)
-            frozen = Archetype(arch.id, arch.types, stored, _BIG_CHUNK)
-            chunk = Chunk(0, ())
-            chunk.capacity = len(ids)
-            chunk.entities = ids
-            for c in present:
-                spec = self._specs[c]
-                if world.storage_kind(c) == "archetype":
-                    chunk.columns[c] = {f.name: arch.column(c, f.name) for f in spec.fields}
-                else:
-                    store = world.storage(c)
-                    chunk.columns[c] = {f.name: store.gather(ids & INDEX_MASK, f.name) for f in spec.fields}
-            frozen.chunks = [chunk]
-            frozen.length = len(ids)
+            frozen = Archetype(arch.id, arch.types, stored, arch.chunk_rows)
+            # Copy chunk by chunk: the async systems then iterate the same cache-sized
+            # batches as synchronized ones (one giant batch runs numpy kernels out of cache).
+            for chunk, n in arch.filled_chunks():
+                ids = chunk.entities[:n].copy()
+                copy = Chunk(0, ())
+                copy.capacity = n
+                copy.entities = ids
+                for c in present:
+                    spec = self._specs[c]
+                    if world.storage_kind(c) == "archetype":
+                        copy.columns[c] = {f.name: chunk.columns[c][f.name][:n].copy() for f in spec.fields}
+                    else:
+                        store = world.storage(c)
+                        copy.columns[c] = {f.name: store.gather(ids & INDEX_MASK, f.name) for f in spec.fields}
+                frozen.chunks.append(copy)
+            frozen.length = arch.length
             self._archs.append(frozen)
 
     def _query_for(
@@ -84,12 +86,13 @@ class FrozenView:
         kinds = [(c, True, c not in ro) for c in comps]
         return sum(a.length for a in archs), iter_batches(archs, kinds, {})
 
-    def _locate(self, eid: int) -> tuple[Archetype, int]:
+    def _locate(self, eid: int) -> tuple[Archetype, Chunk, int]:
         if self._index is None:
             self._index = {}
             for arch in self._archs:
-                for row, e in enumerate(arch.chunks[0].entities.tolist()):
-                    self._index[e] = (arch, row)
+                for chunk in arch.chunks:
+                    for row, e in enumerate(chunk.entities.tolist()):
+                        self._index[e] = (arch, chunk, row)
         found = self._index.get(int(eid))
         if found is None:
             raise StaleEntityError(f"{describe(int(eid))} was not alive (or held none of the copied components)", eid)
@@ -103,25 +106,25 @@ class FrozenView:
         return True
 
     def has(self, eid: int, ctype: type) -> bool:
-        arch, _ = self._locate(eid)
+        arch, _, _ = self._locate(eid)
         return ctype in arch.type_set
 
     def get(self, eid: int, ctype: type[T]) -> T:
-        arch, row = self._locate(eid)
+        arch, chunk, row = self._locate(eid)
         if ctype not in arch.type_set:
             raise MissingComponentError(f"{describe(int(eid))} has no component {ctype.__qualname__}")
         spec = self._specs[ctype]
-        cols = arch.chunks[0].columns[ctype]
+        cols = chunk.columns[ctype]
         return cast(T, spec.make({f.name: cols[f.name][row] for f in spec.fields}))
 
     def written_columns(self) -> list[tuple[type, NDArray[np.int64], dict[str, NDArray[Any]]]]:
         """(component, ids, columns) of every writable component, for the merge."""
         out = []
         for arch in self._archs:
-            chunk = arch.chunks[0]
-            for c in self._writable:
-                if c in chunk.columns:
-                    out.append((c, chunk.entities, chunk.columns[c]))
+            for chunk in arch.chunks:
+                for c in self._writable:
+                    if c in chunk.columns:
+                        out.append((c, chunk.entities, chunk.columns[c]))
         return out
 
     def nbytes(self) -> int:
