@@ -149,7 +149,9 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser.add_argument("--record", metavar="FILE", help="record a trace (.trace.jsonl or .trace.jsonl.gz)")
     parser.add_argument("--stream", metavar="[HOST:]PORT", help="serve the live trace stream for ecs-profiler")
     parser.add_argument("--hash", action="store_true", help="print the final world state hash as the last line")
-    parser.add_argument("--realtime", action="store_true", help="headless: pace ticks to real time")
+    parser.add_argument(
+        "--realtime", action="store_true", help="headless: pace ticks to real time (implied by --stream)"
+    )
     parser.add_argument("--screenshot", metavar="PNG", help="windowed with --ticks: save the last frame and exit")
     parser.add_argument("--workers", type=int, default=None, help="worker threads for async groups")
     demo.add_arguments(parser)
@@ -203,7 +205,8 @@ def run_headless(demo: Demo, args: argparse.Namespace, out: Callable[[str], None
         _attach_outputs(sched, args, out)
         demo.prepare_headless(sched)
         t0 = time.perf_counter()
-        ran = run_fixed(sched, ticks, args.rate, realtime=args.realtime)
+        # A live stream is for watching: pace it to real time, or a profiler sees it only in a blur.
+        ran = run_fixed(sched, ticks, args.rate, realtime=args.realtime or bool(args.stream))
         wall = time.perf_counter() - t0
         sched.wait_idle()
         digest = sched.world.state_hash()
