@@ -245,3 +245,18 @@ def ctx_get(sched: ecs.Scheduler, eid: int) -> int:
     with b.build() as other:
         other.tick(0.1)
     return out[0]
+
+
+def test_read_only_async_groups_may_publish_a_resource() -> None:
+    @ecs.system(reads=(Position,), writes=(dict,), async_allowed=True)
+    def census(ctx: ecs.ExecutionContext) -> None:
+        ctx.set_resource({"count": sum(len(b) for b in ctx.query(Position))}, dict)
+
+    w = make_world()
+    w.add_resource({"count": 0}, dict)
+    w.spawn_batch(12, {Position: None})
+    b = ecs.SchedulerBuilder(w, workers=1)
+    b.add_group("census", [census], mode=ecs.Mode.ASYNC, timeout=5)  # no allow_writes needed
+    with b.build() as sched:
+        sched.tick(0.1)
+    assert w.resource(dict) == {"count": 12}

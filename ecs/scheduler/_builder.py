@@ -18,7 +18,8 @@ Rules checked by ``build()``:
 * each writable component or resource has exactly one owning group (systems inside one
   synchronized group may share writes, because they run in order);
 * a system in an async group has ``async_allowed=True``, and an async group declares no
-  writes unless it sets ``allow_writes=True``.
+  component writes unless it sets ``allow_writes=True`` (it may replace resources it owns:
+  ``ctx.set_resource`` is a deferred command, merged in group order).
 """
 
 from __future__ import annotations
@@ -292,11 +293,14 @@ class SchedulerBuilder:
                             f"system {d.name!r} is in async group {spec.name!r} but its descriptor does not set "
                             "async_allowed=True"
                         )
-                    if d.writes and not spec.allow_writes:
+                    # Replacing a resource is a deferred command merged in group order, so it is
+                    # safe from an async group; writing component columns needs allow_writes.
+                    comp_writes = [t for t in d.writes if world.is_registered(t)]
+                    if comp_writes and not spec.allow_writes:
                         raise AsyncWriteError(
                             f"system {d.name!r} in async group {spec.name!r} writes "
-                            f"{', '.join(_name(t) for t in d.writes)}; async groups are read-only unless the group "
-                            "sets allow_writes=True"
+                            f"{', '.join(_name(t) for t in comp_writes)}; async groups are read-only unless the "
+                            "group sets allow_writes=True (replacing a resource with ctx.set_resource is allowed)"
                         )
                 systems.append(PlannedSystem(s, d, index, spec.name))
                 index += 1
