@@ -144,6 +144,11 @@ def _modules(modules: list[dict[str, Any]]) -> str:
         "Ran: " + ", ".join(f"`bench_{m['module']}` ({m.get('seconds', 0):.0f} s)" for m in ok) + ".",
         "",
     ]
+    retried = [m for m in modules if m.get("retried_after")]
+    if retried:
+        out += ["Failed once and were run again (the first error is kept here):", ""]
+        out += [f"* `bench_{m['module']}`: {m['retried_after']}" for m in retried]
+        out.append("")
     if bad:
         out += ["Did not run (reported, not hidden):", ""]
         out += [f"* `bench_{m['module']}`: {m['status']}: {m.get('error', '')}" for m in bad]
