@@ -147,6 +147,19 @@ def test_a_slow_client_loses_events_without_slowing_ticks_or_other_clients(sched
     slow.close()
 
 
+def test_every_line_wakes_the_fan_out_thread(sched: ecs.Scheduler) -> None:
+    """Lines go out as they come, not at the next status line (a lost wake-up would stall 30 s)."""
+    server = LiveStreamServer(port=0, status_interval=30)
+    sched.add_observer(server)
+    reader = Reader(server.port)
+    wait_for(lambda: server.stats.clients == 1)
+    for n in range(10, 2001, 10):  # bursts: two lines queued while the thread wakes up
+        sched.run(10, 0.1)
+        wait_for(lambda n=n: len(reader.ticks()) == n)
+    sched.close()
+    reader.join()
+
+
 def test_a_full_server_queue_drops_and_counts_instead_of_blocking(sched: ecs.Scheduler) -> None:
     server = LiveStreamServer(port=0, queue_size=1)
     sched.add_observer(server)

@@ -273,7 +273,6 @@ class LiveStreamServer(SchedulerObserver):
                     if key.fileobj is self._sock:
                         self._accept(sel)
                     elif key.fileobj is self._wake_r:
-                        self._wake_pending = False
                         with contextlib.suppress(OSError):
                             self._wake_r.recv(4096)
                     else:
@@ -380,6 +379,11 @@ class LiveStreamServer(SchedulerObserver):
             for c in self._clients:
                 if c.lines is None:
                     self._give_header(sel, c)
+        # Clear the flag *before* draining: a line put after this point sends a fresh wake-up
+        # byte, and a line put before it is drained below. (Clearing it when the wake-up byte is
+        # read instead loses wake-ups: one recv can swallow the bytes of two puts, the flag
+        # stays set, and later puts would wait for the status timeout.)
+        self._wake_pending = False
         got = False
         while True:
             try:
@@ -478,6 +482,24 @@ class LiveStreamServer(SchedulerObserver):
                 elif key.fileobj is self._sock:
                     with contextlib.suppress(OSError):
                         self._sock.accept()[0].close()  # too late to join
+        for c in list(self._clients):
+            self._goodbye(c)
+
+    @staticmethod
+    def _goodbye(client: _Client) -> None:
+        """End a connection so that what was sent arrives: read what the client sent, then FIN.
+
+        Closing a socket with unread input (a hello line that came in while we were shutting
+        down) makes the kernel send a reset, and a reset can destroy data the client has not
+        read yet, such as the end line.
+        """
+        sock = client.sock
+        with contextlib.suppress(OSError):  # BlockingIOError: nothing more to read
+            for _ in range(16):
+                if not sock.recv(65536):
+                    break
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
 
 
 class LiveStreamClient:
