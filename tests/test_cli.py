@@ -21,7 +21,7 @@ from ecs.cli import main
 from ecs.cli._main import parse_address
 from ecs.cli._report import diff_rows, format_table
 from ecs.cli._run import UsageError, load_factory, parse_options
-from ecs.trace import LiveStreamServer, TraceRecorder, group_stats, load_trace
+from ecs.trace import MAX_LINE_BYTES, LiveStreamServer, TraceRecorder, group_stats, load_trace
 
 from . import _factories
 from ._factories import create_scheduler
@@ -284,6 +284,34 @@ def test_validate_lists_damage_and_exits_1(
     assert code == 1
     assert "damaged;" in out
     assert "  - line" in out and "no end record" in out
+
+
+def test_validate_survives_a_huge_line(tmp_path: Path, trace_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = trace_file.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "huge.jsonl"
+    with open(path, "wb") as f:
+        f.write(lines[0] + lines[1])
+        f.write(b'{"type":"tick","junk":"' + b"x" * (MAX_LINE_BYTES + 1024) + b'"}\n')
+        f.write(b"".join(lines[2:]))
+    code, out, _ = run_cli(capsys, "validate", str(path))
+    assert code == 1
+    assert f"longer than {MAX_LINE_BYTES} bytes; skipped" in out
+    assert "damaged; 30 ticks readable" in out
+
+
+def test_run_shows_a_progress_bar_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    code = main(["run", FACTORY, "--ticks", "40", "--plain"])
+    assert code == 0
+    assert "ticks" in term.getvalue()
+    assert "ran 40 ticks" in capsys.readouterr().out
 
 
 def test_validate_flags_ticks_that_go_backwards(
