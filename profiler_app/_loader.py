@@ -23,13 +23,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ecs.trace import TraceBuilder, TraceReader
+from ecs.trace import TraceBuilder, TraceData, TraceReader
 
-from ._data import Capture, index_capture
+from ._data import Capture, concat_data, index_capture
 
 __all__ = ["LoadCancelled", "LoadJob", "load_capture"]
 
 _PROGRESS_EVERY = 1024  # events between progress updates (cheap enough, smooth enough)
+#: Ticks per column chunk while loading (see :func:`load_capture`).
+CHUNK_TICKS = 8192
 
 
 class LoadCancelled(Exception):
@@ -42,40 +44,71 @@ def load_capture(
     *,
     progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    partial: Callable[[Capture], None] | None = None,
+    partial_every: float = 1.5,
 ) -> Capture:
     """Read a trace file into an indexed :class:`Capture` (see the module docstring).
 
     ``progress`` receives the fraction of the file read so far (compressed bytes for gzip).
+    ``partial``, when given, receives a capture of the ticks read so far after the first chunk
+    and then about every ``partial_every`` seconds, so a big file shows its beginning at once.
     Raises :class:`ecs.TraceFormatError` for a file that is not a trace, OSError when it cannot
     be read, :class:`LoadCancelled` when ``cancelled()`` turns true.
+
+    Columns are built in chunks of ``CHUNK_TICKS`` and joined at the end: building one huge
+    :class:`~ecs.trace.TraceBuilder` costs more than chunks plus a join, and chunks are what
+    partial captures are made of.
     """
     p = Path(path)
     size = max(1, p.stat().st_size)
+    label = name or p.name
+    parts: list[TraceData] = []
+    next_partial = time.perf_counter()  # the first chunk is shown at once, then every partial_every s
     with open(p, "rb") as raw, TraceReader(raw) as reader:
         builder = TraceBuilder(reader.header)
+        warnings: list[str] = []
         for i, event in enumerate(reader):
             builder.add(event)
+            if len(builder) >= CHUNK_TICKS:
+                warnings += builder.warnings
+                parts.append(builder.build([]))
+                builder = TraceBuilder(reader.header)
+                if partial is not None and time.perf_counter() >= next_partial:
+                    partial(index_capture(concat_data(parts), label))
+                    next_partial = time.perf_counter() + partial_every
             if i % _PROGRESS_EVERY == 0:
                 if cancelled is not None and cancelled():
                     raise LoadCancelled(f"loading {p.name} was cancelled")
                 if progress is not None:
                     progress(min(1.0, raw.tell() / size))
-        warnings = reader.warnings + builder.warnings
-    if not builder.complete:
+        complete = builder.complete or any(part.complete for part in parts)
+        warnings = reader.warnings + warnings + builder.warnings
+        last = builder.build([])
+    if len(last) or last.marks or not parts:
+        parts.append(last)
+    if not complete:
         warnings.append("no end record: the trace was cut short (crash or still being written)")
+    data = concat_data(parts)
+    data.warnings = warnings
+    data.complete = complete
     if progress is not None:
         progress(1.0)
-    return index_capture(builder.build(warnings), name or p.name)
+    return index_capture(data, label)
 
 
 class LoadJob:
-    """One background load; the GUI polls ``done``, ``progress``, ``capture``, ``error``."""
+    """One background load; the GUI polls ``done``, ``progress``, ``partial``, ``capture``, ``error``."""
+
+    #: Seconds between partial captures of a long load.
+    partial_every = 1.5
 
     def __init__(self, path: str | os.PathLike[str], name: str | None = None) -> None:
         self.path = Path(path)
         self.name = name or self.path.name
         self.progress = 0.0
         self.capture: Capture | None = None
+        self.partial: Capture | None = None  # the ticks read so far, during a long load
+        self.slot: int | None = None  # where the GUI shows the partial capture (set by the state)
         self.error: str | None = None
         self.started = time.perf_counter()
         self.elapsed = 0.0
@@ -102,10 +135,18 @@ class LoadJob:
     def _set_progress(self, value: float) -> None:
         self.progress = value
 
+    def _set_partial(self, capture: Capture) -> None:
+        self.partial = capture
+
     def _run(self) -> None:
         try:
             self.capture = load_capture(
-                self.path, self.name, progress=self._set_progress, cancelled=self._cancel.is_set
+                self.path,
+                self.name,
+                progress=self._set_progress,
+                cancelled=self._cancel.is_set,
+                partial=self._set_partial,
+                partial_every=self.partial_every,
             )
         except LoadCancelled as exc:
             self.error = str(exc)

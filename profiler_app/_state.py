@@ -194,10 +194,40 @@ class ProfilerState:
         self.jobs.append(job)
         return job
 
-    def add_capture(self, cap: Capture, *, for_compare: bool = False) -> None:
-        """Add a loaded capture; warn about damage; make it active (or compare B)."""
-        self.captures.append(cap)
-        index = len(self.captures) - 1
+    def _show_partial(self, job: LoadJob) -> None:
+        """A long load shows the ticks read so far in the slot its capture will take."""
+        partial, job.partial = job.partial, None
+        assert partial is not None
+        if job.slot is None or not 0 <= job.slot < len(self.captures):
+            self.captures.append(partial)
+            job.slot = len(self.captures) - 1
+            self.set_active(job.slot)
+        else:
+            self.captures[job.slot] = partial
+            if self.active == job.slot:
+                self.fit_frame_graph = True
+
+    def _finish_load(self, job: LoadJob) -> None:
+        slot = job.slot if job.slot is not None and 0 <= job.slot < len(self.captures) else None
+        if job.capture is None:
+            if slot is not None:  # cancelled or failed half-way: drop the partial view
+                self.close_capture(slot)
+            if job.error:
+                self.banners.append(Banner(job.error, "error"))
+            return
+        self.add_capture(job.capture, for_compare=bool(getattr(job, "for_compare", False)), slot=slot)
+
+    def add_capture(self, cap: Capture, *, for_compare: bool = False, slot: int | None = None) -> None:
+        """Add a loaded capture; warn about damage; make it active (or compare B).
+
+        ``slot``: replace the capture there (the partial view of the same load) instead.
+        """
+        if slot is not None:
+            self.captures[slot] = cap
+            index = slot
+        else:
+            self.captures.append(cap)
+            index = len(self.captures) - 1
         if cap.warnings:
             self.banners.append(
                 Banner(
@@ -327,12 +357,12 @@ class ProfilerState:
     def poll(self, dt: float) -> None:
         """Once per frame: finish loads, adopt live snapshots, advance replay."""
         self.frames += 1
-        for job in [j for j in self.jobs if j.done]:
-            self.jobs.remove(job)
-            if job.capture is not None:
-                self.add_capture(job.capture, for_compare=bool(getattr(job, "for_compare", False)))
-            elif job.error:
-                self.banners.append(Banner(job.error, "error"))
+        for job in list(self.jobs):
+            if job.done:
+                self.jobs.remove(job)
+                self._finish_load(job)
+            elif job.partial is not None and not getattr(job, "for_compare", False):
+                self._show_partial(job)
         live = self.live
         if live is not None and self.mode == "live" and not self.live_paused and live.version != self.live_version:
             self.live_version = live.version

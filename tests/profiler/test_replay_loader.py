@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecs import TraceFormatError
+from ecs.trace import load_trace
+from profiler_app import _loader
 from profiler_app._loader import LoadCancelled, LoadJob, load_capture
 from profiler_app._replay import MAX_SPEED, MIN_SPEED, ReplayClock
 
@@ -88,6 +90,24 @@ def test_loading_reports_progress_up_to_the_whole_file(sample_trace: Path) -> No
     assert seen[-1] == 1.0
     assert seen == sorted(seen)
     assert not cap.warnings
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_loading_in_chunks_gives_the_same_columns_as_the_reader(
+    sample_trace: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(_loader, "CHUNK_TICKS", chunk)
+    partials: list[int] = []
+    cap = load_capture(sample_trace, partial=lambda c: partials.append(len(c)), partial_every=0.0)
+    whole = load_trace(sample_trace)
+    for name in ("tick", "tick_start", "groups", "group_tick_row", "systems", "phases", "phase_tick_row"):
+        assert np.array_equal(getattr(cap.data, name), getattr(whole, name)), name
+    assert cap.data.errors == whole.errors
+    assert len(cap.data.marks) == len(whole.marks) == 1
+    assert cap.data.complete
+    # Partial captures grow, chunk by chunk, while the file is read.
+    assert partials == sorted(partials)
+    assert len(partials) == (len(whole) // chunk if chunk < len(whole) else 0)
 
 
 def test_a_damaged_file_opens_with_what_is_readable_and_says_why(damaged_trace: Path) -> None:

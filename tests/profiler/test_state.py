@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ecs.trace import LiveStreamServer
+from ecs.trace import LiveStreamServer, data_tail
 from profiler_app._data import index_capture
+from profiler_app._loader import LoadJob, load_capture
 from profiler_app._state import MAX_TIMELINE_TICKS, ProfilerState
 
 from . import _traces as T
@@ -52,6 +53,44 @@ def test_an_opened_file_becomes_active_with_its_worst_tick_selected(sample_trace
     assert b == a + 1
     assert cap.tick_ms[a] == cap.tick_ms.max()
     assert not state.banners
+
+
+def test_a_long_load_shows_its_first_ticks_then_the_whole_capture_in_the_same_place(
+    sample_trace: Path, sample_trace_b: Path
+) -> None:
+    state = loaded(ProfilerState(), sample_trace_b)
+    whole = load_capture(sample_trace)
+    job = LoadJob(sample_trace)  # driven by hand: no thread, so every step is observed
+    state.jobs.append(job)
+    job.partial = index_capture(data_tail(whole.data, 100), "first 100")
+    state.poll(0.0)
+    assert len(state.captures) == 2
+    assert state.active == job.slot == 1
+    assert len(state.captures[1]) == 100
+    job.partial = index_capture(data_tail(whole.data, 200), "first 200")
+    state.poll(0.0)
+    assert len(state.captures) == 2
+    assert len(state.captures[1]) == 200
+    job.capture = whole
+    job._done.set()
+    state.poll(0.0)
+    assert not state.jobs
+    assert state.captures[1] is whole
+    assert state.active == 1
+
+
+def test_a_load_that_fails_half_way_drops_its_partial_view(sample_trace: Path) -> None:
+    state = ProfilerState()
+    job = LoadJob(sample_trace)
+    state.jobs.append(job)
+    job.partial = index_capture(data_tail(load_capture(sample_trace).data, 10), "first 10")
+    state.poll(0.0)
+    assert len(state.captures) == 1
+    job.error = "cannot open it: OSError: disk on fire"
+    job._done.set()
+    state.poll(0.0)
+    assert not state.captures
+    assert state.banners[-1].text == "cannot open it: OSError: disk on fire"
 
 
 def test_a_damaged_file_opens_with_a_warning_banner(damaged_trace: Path) -> None:
