@@ -65,6 +65,13 @@ def _splits() -> list[hello_imgui.DockingSplit]:
     return [left, top]
 
 
+def _view_gui(state: ProfilerState, key: str, draw: Callable[[ProfilerState], None]) -> Callable[[], None]:
+    def gui() -> None:
+        safe_draw(state, key, draw)
+
+    return gui
+
+
 def _windows(state: ProfilerState) -> list[hello_imgui.DockableWindow]:
     spaces = {"capture": "CaptureSpace", "frame_graph": "GraphSpace"}
     windows = []
@@ -72,8 +79,7 @@ def _windows(state: ProfilerState) -> list[hello_imgui.DockableWindow]:
         w = hello_imgui.DockableWindow()
         w.label = label
         w.dock_space_name = spaces.get(key, "MainDockSpace")
-        draw = _DRAW[key]
-        w.gui_function = lambda key=key, draw=draw: safe_draw(state, key, draw)
+        w.gui_function = _view_gui(state, key, _DRAW[key])
         w.remember_is_visible = True
         windows.append(w)
     # The timeline is the view people come for: in front of the other tabs at start.

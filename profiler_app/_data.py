@@ -486,11 +486,11 @@ def durations_of(cap: Capture, kind: str, index: int, lo: int, hi: int) -> F64:
     if kind == "group":
         g = cap.data.groups[groups]
         ok = (g[:, G_GROUP] == index) & ((g[:, G_RESULT] == R_EXECUTED) | (g[:, G_RESULT] == R_ERRORED))
-        return g[ok, G_RUN] / NS_PER_MS
+        return np.asarray(g[ok, G_RUN] / NS_PER_MS, dtype=np.float64)
     if kind == "system":
         s = cap.data.systems[cap.system_rows(groups)]
         ok = (s[:, S_SYSTEM] == index) & (s[:, S_RESULT] != SR_SKIPPED)
-        return (s[ok, S_END] - s[ok, S_START]) / NS_PER_MS
+        return np.asarray((s[ok, S_END] - s[ok, S_START]) / NS_PER_MS, dtype=np.float64)
     raise ValueError(f"kind must be 'group' or 'system', got {kind!r}")
 
 

@@ -77,7 +77,8 @@ class ReplayClock:
         """Move ``real_seconds * speed`` of trace time forward when playing; stops at the end."""
         if self.playing and real_seconds > 0:
             self._t += real_seconds * self._speed * 1e9
-            self.position = int(min(self.n, max(1, np.searchsorted(self._starts, self._t, side="right"))))
+            reached = int(np.searchsorted(self._starts, self._t, side="right"))
+            self.position = min(self.n, max(1, reached))
             if self.at_end:
                 self.playing = False
         return self.position

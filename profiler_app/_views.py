@@ -961,11 +961,11 @@ def draw_statistics(state: ProfilerState) -> None:
                         imgui.text_colored(imgui.ImVec4(*RED), str(v))
                     else:
                         imgui.text(str(v))
-    selected = state.stats_selected
-    if selected is None or selected[0] != kind:
+    picked = state.stats_selected
+    if picked is None or picked[0] != kind:
         imgui.text_disabled("Select a row to see the distribution of its durations.")
         return
-    sk, si = selected
+    sk, si = picked
     names = cap.group_names if sk == "group" else cap.system_names
     name = names[si] if 0 <= si < len(names) else "?"
     durations = state.memo(

@@ -28,8 +28,6 @@ from profiler_app._app import add_ons, build_runner_params
 from profiler_app._data import KIND_GROUP, timeline_layout
 from profiler_app._state import ProfilerState
 
-from .conftest import sample_game
-
 pytestmark = pytest.mark.gui
 
 Ctx = Any  # imgui.test_engine.TestContext
@@ -181,11 +179,13 @@ def test_open_a_trace_select_zoom_switch_views_and_compare(
 
 
 class Ticking:
-    """A sample game ticking in a background thread with a live stream server."""
+    """A demo game (asteroids on autopilot) ticking in a background thread with a live stream server."""
 
     def __init__(self) -> None:
+        from demos.asteroids import create_scheduler
+
         self.server = LiveStreamServer(port=0, status_interval=0.1)
-        self.sched = sample_game(entities=500, stall_every=50, stall_s=0.02)
+        self.sched = create_scheduler(seed=3, autopilot=True, workers=2)
         self.sched.add_observer(self.server)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -205,7 +205,9 @@ class Ticking:
         self.sched.close()
 
 
-def test_connect_to_a_live_stream_pause_save_and_disconnect(tmp_path: Path, shots: Callable[[Ctx, str], Path]) -> None:
+def test_connect_to_a_demos_live_stream_pause_save_and_disconnect(
+    tmp_path: Path, shots: Callable[[Ctx, str], Path]
+) -> None:
     state = ProfilerState(live_capacity=2000)
     saved = tmp_path / "captured.trace.jsonl.gz"
 
