@@ -83,18 +83,91 @@ def _peek(raw: IO[bytes], n: int) -> bytes:
     raise TraceFormatError("cannot detect compression of a non-seekable stream; wrap it in io.BufferedReader")
 
 
+class _GzipLines:
+    """Line reader over gzip data that keeps every byte decoded before damage.
+
+    ``gzip.GzipFile`` decompresses in large blocks, so a corrupt byte early in a small file
+    loses the good lines before it too. Feeding zlib 4 KiB at a time keeps them; concatenated
+    gzip members (a recorder restarted on the same file) are followed.
+    """
+
+    _PIECE: Final = 4096
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._zlib = zlib.decompressobj(wbits=31)
+        self._buf = bytearray()
+        self._eof = False
+        self._fed = False
+        self._error: BaseException | None = None
+
+    def _fill(self) -> None:
+        if self._eof:
+            return
+        data = self._raw.read(self._PIECE)
+        if not data:
+            self._eof = True
+            if self._fed and not self._zlib.eof:  # a member began but never finished
+                self._buf += self._zlib.flush()
+                self._error = EOFError("compressed data ended before the end-of-stream marker")
+            return
+        while data:
+            self._fed = True
+            try:
+                self._buf += self._zlib.decompress(data)
+            except zlib.error as exc:
+                self._error = exc
+                self._eof = True
+                return
+            if self._zlib.eof:  # another gzip member may follow
+                data = self._zlib.unused_data
+                self._zlib = zlib.decompressobj(wbits=31)
+                self._fed = False
+            else:
+                data = b""
+
+    def readline(self, limit: int) -> bytes:
+        while True:
+            nl = self._buf.find(b"\n", 0, limit)
+            if nl >= 0 or len(self._buf) >= limit:
+                end = nl + 1 if nl >= 0 else limit
+                line = bytes(self._buf[:end])
+                del self._buf[:end]
+                return line
+            if self._eof:
+                if self._buf:
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                    return line
+                if self._error is not None:
+                    err, self._error = self._error, None
+                    raise err
+                return b""
+            self._fill()
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class TraceReader:
     """Iterate the events of a trace file, header first; see the module docstring."""
 
     def __init__(self, source: Source, *, max_line: int = MAX_LINE_BYTES) -> None:
         self._own = isinstance(source, str | os.PathLike)
-        self._stream = open_binary(source)
+        if isinstance(source, str | os.PathLike):
+            raw: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by close()
+        else:
+            raw = source
+        self._stream: Any = _GzipLines(raw) if _peek(raw, 2) == _GZIP_MAGIC else raw
         self._max = max_line
         self.warnings: list[str] = []
         self.complete = False
         self.lines = 0
-        self._skipped = 0
-        self.header = self._read_header()
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> TraceReader:
         return self
@@ -466,6 +539,9 @@ def load_trace(source: Source, *, max_ticks: int | None = None) -> TraceData:
 
 def data_tail(data: TraceData, n: int) -> TraceData:
     """The last ``n`` ticks of ``data`` (rows re-based so indices stay consistent)."""
+    n = max(0, min(int(n), len(data)))
+    if n == len(data):
+        return data
     first = len(data) - n
     gmask = data.group_tick_row >= first
     g_first = int(np.argmax(gmask)) if gmask.any() else len(data.groups)
@@ -494,7 +570,7 @@ def data_tail(data: TraceData, n: int) -> TraceData:
         phase_tick_row=data.phase_tick_row[pmask] - first,
         errors=[(g - g_first, s - s_first if s >= 0 else -1, t) for g, s, t in data.errors if g >= g_first],
         counters=counters,
-        marks=[m for m in data.marks if isinstance(m.get("tick"), int) and m["tick"] >= int(data.tick[first])],
+        marks=[m for m in data.marks if n and isinstance(m.get("tick"), int) and m["tick"] >= int(data.tick[first])],
         warnings=data.warnings,
         complete=data.complete,
     )
