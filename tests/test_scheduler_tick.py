@@ -316,3 +316,22 @@ def test_gathered_writes_through_dense_components_persist_across_ticks() -> None
     with b.build() as sched:
         sched.run(3, 0.1)
     assert [w.get(int(e), Mana).mp for e in ids] == [3.0] * 5
+
+
+def test_set_time_moves_tick_and_elapsed_and_restarts_intervals() -> None:
+    seen: list[tuple[int, float]] = []
+
+    @ecs.system(interval=ecs.Interval(ticks=3))
+    def every_third(ctx: ecs.ExecutionContext) -> None:
+        seen.append((ctx.tick, round(ctx.elapsed, 3)))
+
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("g", [every_third])
+    with b.build() as sched:
+        sched.run(2, 0.5)
+        sched.set_time(100, 50.0)
+        sched.run(4, 0.5)
+        with pytest.raises(ecs.EcsError, match="tick must be >= 0"):
+            sched.set_time(-1, 0.0)
+    assert seen == [(0, 0.0), (100, 50.0), (103, 51.5)]
+    assert sched.tick_count == 104

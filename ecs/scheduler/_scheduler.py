@@ -240,6 +240,27 @@ class Scheduler:
         for obs in observers:
             self.add_observer(obs)
 
+    def set_time(self, tick: int, elapsed: float) -> None:
+        """Move the scheduler's tick counter and game time, for rollback and replays.
+
+        A world snapshot holds the world, not the scheduler: after ``world.restore(snap)``,
+        call ``sched.set_time(snap_tick, snap_elapsed)`` so systems that read ``ctx.tick`` or
+        ``ctx.elapsed`` (and tick or seconds intervals) continue exactly as they did. Interval
+        bookkeeping restarts: every group and system with an interval runs on the next tick.
+        Refused while an async group is in flight.
+        """
+        if tick < 0 or not elapsed >= 0:
+            raise EcsError(f"set_time: tick must be >= 0 and elapsed >= 0, got {tick}, {elapsed}")
+        if self.in_flight:
+            raise EcsError(f"set_time: async groups still in flight: {', '.join(self.in_flight)}")
+        self.tick_count = tick
+        self.elapsed = elapsed
+        self._last_tick_ns = None
+        for rt in self._runtimes:
+            rt.last_tick = -1
+            rt.last_time = 0.0
+            rt.system_last = [(-1, 0.0)] * len(rt.plan.systems)
+
     @property
     def closed(self) -> bool:
         """True once :meth:`close` ran; a closed scheduler refuses to tick."""
