@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -57,6 +58,7 @@ class _Memo:
     volatile: Any
     value: Any
     at: float
+    pending: Future[Any] | None = None
 
 
 @dataclass
@@ -108,6 +110,7 @@ class ProfilerState:
     queue_fit_for: int = 0  # id() of the capture the queue-depth plot was last fitted to
     fg_press: Any = None  # mouse position of a press in the frame graph (a click, unless it drags)
     _memo: dict[str, _Memo] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = None
 
     # -- what is shown ---------------------------------------------------------------------------
     def shown(self) -> tuple[Capture | None, int, int]:
@@ -397,8 +400,45 @@ class ProfilerState:
         self._memo[name] = _Memo(key, volatile, value, now)
         return value
 
+    def memo_bg(
+        self, name: str, key: Any, compute: Callable[[], T], *, volatile: Any = None, min_interval: float = 0.0
+    ) -> T | None:
+        """Like :meth:`memo`, but ``compute`` runs on a background thread: the GUI never waits.
+
+        Returns the value for ``key`` once computed, and meanwhile the previous value for the
+        same ``key`` (a live window or replay moving on) or None (the view then says it is
+        computing). An exception in ``compute`` is raised here, in the view that asked.
+        """
+        entry = self._memo.get(name)
+        now = time.monotonic()
+        if entry is not None and entry.pending is not None and entry.pending.done():
+            future, entry.pending = entry.pending, None
+            entry.value = future.result()  # re-raises a failed computation in the view
+        same = entry is not None and entry.key == key
+        if (
+            same
+            and entry is not None
+            and (entry.pending or entry.volatile == volatile or now - entry.at < min_interval)
+        ):
+            return entry.value  # type: ignore[no-any-return]
+        if entry is not None and entry.pending is not None:
+            return entry.value if entry.key == key else None  # type: ignore[no-any-return]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecs-profiler compute")
+        value = entry.value if entry is not None and entry.key == key else None
+        self._memo[name] = _Memo(key, volatile, value, now, self._pool.submit(compute))
+        return value  # type: ignore[no-any-return]
+
+    def computed(self, name: str) -> bool:
+        """True when the background value ``name`` is ready and not being recomputed."""
+        entry = self._memo.get(name)
+        return entry is not None and entry.value is not None and (entry.pending is None or entry.pending.done())
+
     def close(self) -> None:
         """Stop background work (live thread, loads); called when the app exits."""
         self.disconnect()
         for job in self.jobs:
             job.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -210,6 +210,12 @@ def _empty(state: ProfilerState) -> bool:
     return True
 
 
+def _computing(what: str) -> None:
+    """Said while a background computation for a view runs (big captures: a fraction of a second)."""
+    dots = "." * (1 + int(imgui.get_time() * 3) % 3)
+    imgui.text_disabled(f"Computing {what}{dots}")
+
+
 def _remember_geometry(state: ProfilerState, name: str, limits: Any) -> None:
     pos, size = implot.get_plot_pos(), implot.get_plot_size()
     state.plot_geometry[name] = (pos.x, pos.y, size.x, size.y, limits.x.min, limits.x.max, limits.y.min, limits.y.max)
@@ -279,7 +285,7 @@ def draw_frame_graph(state: ProfilerState) -> None:
             "Click: select a tick (zoomed out: the slowest under the mouse)\n"
             "Shift+click: extend the selection   Right-drag: select a range\n"
             "Left/Right: previous/next tick   PageUp/PageDown: previous/next hitch\n"
-            "Home/End: first/last tick   Wheel: zoom   Drag: pan   Double-click: fit"
+            "Home/End: first/last tick (Shift extends)   Wheel: zoom   Drag: pan   Double-click: fit"
         )
 
     with _plot("##frame graph", (-1, -1), implot.Flags_.no_title) as opened:
@@ -410,10 +416,10 @@ def handle_keys(state: ProfilerState) -> None:
     elif imgui.is_key_pressed(imgui.Key.page_up):
         state.step_hitch(-1)
     elif imgui.is_key_pressed(imgui.Key.home, repeat=False):
-        state.select(0)
+        state.select(0, extend=shift)
     elif imgui.is_key_pressed(imgui.Key.end, repeat=False):
         _, _, hi = state.shown()
-        state.select(hi - 1)
+        state.select(hi - 1, extend=shift)
     elif imgui.is_key_pressed(imgui.Key.space, repeat=False) and state.replay is not None:
         state.replay.toggle()
 
@@ -698,13 +704,16 @@ def draw_contention(state: ProfilerState) -> None:
             imgui.text_disabled("The trace header declares no component access.")
         imgui.separator()
         bins = max(8, min(state.contention_bins, int(avail.x / 8)))
-        series = state.memo(
+        series = state.memo_bg(
             "contention",
             (_source(state, cap), bins),
             lambda: contention_series(cap, lo, hi, bins),
             volatile=(id(cap), lo, hi),
             min_interval=0.5,
         )
+        if series is None:
+            _computing("contention over time")
+            return
         e0, e1 = series.edges[0], series.edges[-1]
         x0 = float(cap.data.tick[min(e0, len(cap) - 1)]) if len(series.edges) else 0.0
         x1 = float(cap.data.tick[min(e1, len(cap)) - 1]) + 1 if len(series.edges) else 1.0
@@ -828,7 +837,10 @@ def draw_queue_depths(state: ProfilerState) -> None:
         return
     cap, lo, hi = state.shown()
     assert cap is not None
-    series = state.memo("queues", id(cap), lambda: queue_depths(cap))
+    series = state.memo_bg("queues", id(cap), lambda: queue_depths(cap))
+    if series is None:
+        _computing("queue depths")
+        return
     if not series:
         imgui.text_wrapped("No async groups in this capture: queue depths apply to async groups only.")
         return
@@ -909,9 +921,12 @@ def draw_statistics(state: ProfilerState) -> None:
     imgui.text(f"over ticks {span} ({hi - lo}); durations in ms; click a row for its histogram")
     kind = state.stats_kind
     compute = group_statistics if kind == "group" else system_statistics
-    rows = state.memo(
+    rows = state.memo_bg(
         "stats", (_source(state, cap), kind), lambda: compute(cap, lo, hi), volatile=(id(cap), lo, hi), min_interval=0.5
     )
+    if rows is None:
+        _computing("statistics")
+        return
     avail = imgui.get_content_region_avail()
     flags = (
         imgui.TableFlags_.sortable
@@ -1015,7 +1030,10 @@ def draw_compare(state: ProfilerState) -> None:
         if changed:
             setattr(state, attr, value)
     a, b = caps[state.compare_a], caps[state.compare_b]
-    rows = state.memo("compare", (id(a), id(b)), lambda: compare_captures(a, b))
+    rows = state.memo_bg("compare", (id(a), id(b)), lambda: compare_captures(a, b))
+    if rows is None:
+        _computing("the comparison")
+        return
     avail = imgui.get_content_region_avail()
     plot_h = max(140.0, avail.y * 0.35)
     top = (

@@ -88,9 +88,7 @@ def show(ctx: Ctx, state: ProfilerState, view: str, title: str) -> None:
     assert view not in state.view_errors, state.view_errors.get(view)
 
 
-def test_open_a_trace_select_zoom_switch_views_and_compare(
-    sample_trace: Path, sample_trace_b: Path, shots: Callable[[Ctx, str], Path]
-) -> None:
+def test_open_a_trace_select_a_tick_step_hover_and_zoom(sample_trace: Path, shots: Callable[[Ctx, str], Path]) -> None:
     state = ProfilerState()
     seen: dict[str, Any] = {}
 
@@ -137,16 +135,46 @@ def test_open_a_trace_select_zoom_switch_views_and_compare(
         after = state.plot_geometry["timeline"]
         seen["zoom"] = (before[5] - before[4]) / (after[5] - after[4])
 
-        # Select a range with Shift+Right, then look at every view.
+        # Shift+Right grows the selection; the whole capture shows the timeline zoomed out.
         ctx.key_down(imgui.Key.left_shift)
         ctx.key_press(imgui.Key.right_arrow, 5)
         ctx.key_up(imgui.Key.left_shift)
         assert state.selection() == (60, 66)
+        ctx.mouse_move_to_pos(pixel(state, "frame_graph", 200, 1.0))
+        ctx.key_press(imgui.Key.home)
+        assert state.selection() == (0, 1)
+        ctx.key_down(imgui.Key.left_shift)
+        ctx.key_press(imgui.Key.end)
+        ctx.key_up(imgui.Key.left_shift)
+        assert state.selection() == (0, 260)
+        ctx.yield_(4)
+        shots(ctx, "frame_graph")
+
+    run_gui(state, test)
+    assert seen["hovered"] == "streaming"
+    assert seen["zoom"] > 1.5
+    assert not state.view_errors
+
+
+def test_switch_between_the_views_and_compare_two_files(
+    sample_trace: Path, sample_trace_b: Path, shots: Callable[[Ctx, str], Path]
+) -> None:
+    state = ProfilerState()
+    state.open_file(sample_trace)
+
+    def test(ctx: Ctx) -> None:
+        assert until(ctx, lambda: len(state.captures) == 1)
+        state.select_range(60, 66)
         show(ctx, state, "contention", "Contention")
+        assert until(ctx, lambda: state.computed("contention"))
+        ctx.yield_(2)
         shots(ctx, "contention")
         show(ctx, state, "queue_depths", "Queue depths")
+        assert until(ctx, lambda: state.computed("queues"))
+        ctx.yield_(2)
         shots(ctx, "queue_depths")
         show(ctx, state, "statistics", "Statistics")
+        assert until(ctx, lambda: state.computed("stats"))
         ctx.item_click("//Statistics/**/pathing##group6")
         assert state.stats_selected == ("group", 6)
         ctx.item_click("//Statistics/**/mean")
@@ -158,23 +186,19 @@ def test_open_a_trace_select_zoom_switch_views_and_compare(
         ctx.yield_(2)
         assert "statistics" not in state.view_errors
 
-        # Compare with a second capture.
+        # Compare with a second capture, opened for comparison.
         ctx.item_input_value("//Capture/##path", str(sample_trace_b))
         assert until(ctx, lambda: len(state.captures) == 2)
         show(ctx, state, "compare", "Compare")
         assert (state.compare_a, state.compare_b) == (0, 1)
+        assert until(ctx, lambda: state.computed("compare"))
+        ctx.yield_(3)
         shots(ctx, "compare")
-        # Back to the first file, whole capture: the frame graph view.
+        # Pick the first file again from the Capture panel.
         ctx.item_click("//Capture/**/1: game.trace.jsonl.gz, 260 ticks##capture 0")
         assert state.active == 0
-        show(ctx, state, "timeline", "Timeline")
-        state.select_range(0, 260)
-        ctx.yield_(4)
-        shots(ctx, "frame_graph")
 
     run_gui(state, test)
-    assert seen["hovered"] == "streaming"
-    assert seen["zoom"] > 1.5
     assert not state.view_errors
 
 
