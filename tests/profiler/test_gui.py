@@ -8,8 +8,12 @@ presses keys like a user. Screenshots of the main views go to ``tmp_path``; set
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
+import signal
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +39,23 @@ Ctx = Any  # imgui.test_engine.TestContext
 
 def run_gui(state: ProfilerState, test: Callable[[Ctx], None], **options: Any) -> None:
     params = build_runner_params(state, settings=options.pop("settings", None), **options)
-    testing.run(test_function=test, runner_params=params, add_ons_params=add_ons(), raise_on_error=True)
+    faults_traced = faulthandler.is_enabled()
+    try:
+        testing.run(test_function=test, runner_params=params, add_ons_params=add_ons(), raise_on_error=True)
+    finally:
+        restore_signals(faults_traced)
+
+
+def restore_signals(faults_traced: bool) -> None:
+    """Undo the test engine's crash handler, which outlives the window.
+
+    It takes over SIGSEGV, SIGPIPE and friends for the rest of the process: Python's ignored
+    SIGPIPE is gone (a later test writing to a closed socket would kill pytest) and so is
+    faulthandler's traceback dump.
+    """
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    if faults_traced:
+        faulthandler.enable(file=sys.__stderr__)
 
 
 def until(ctx: Ctx, predicate: Callable[[], bool], frames: int = 600) -> bool:
@@ -375,3 +395,17 @@ def test_the_command_line_refuses_a_screenshot_without_frames(capsys: pytest.Cap
     with pytest.raises(SystemExit):
         main(["--screenshot", "x.png"])
     assert "--frames" in capsys.readouterr().err
+
+
+def test_after_a_gui_run_writing_to_a_closed_socket_raises_instead_of_killing_the_process() -> None:
+    state = ProfilerState()
+    run_gui(state, lambda ctx: ctx.yield_(2))
+    a, b = socket.socketpair()
+    b.close()
+
+    def flood() -> None:
+        for _ in range(100):  # the first sends may land in the buffer before the peer's close is seen
+            a.send(b"x" * 65536)
+
+    with a, pytest.raises(BrokenPipeError):
+        flood()
