@@ -363,6 +363,30 @@ def test_a_failing_view_shows_an_error_box_and_the_others_keep_working(
     run_gui(state, test)
 
 
+def test_the_menus_close_a_capture_and_drive_the_live_connection(sample_trace: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a port nobody listens on
+        free = probe.getsockname()[1]
+    state = ProfilerState(live_address=f"127.0.0.1:{free}")
+    state.open_file(sample_trace)
+
+    def test(ctx: Ctx) -> None:
+        assert until(ctx, lambda: len(state.captures) == 1)
+        ctx.set_ref("##MainMenuBar")
+        ctx.menu_click("File/Close capture")
+        assert not state.captures
+        ctx.menu_click(f"Live/Connect to 127.0.0.1:{free}")
+        assert state.mode == "live"
+        assert until(ctx, lambda: state.live is not None and "cannot connect" in state.live.message)
+        ctx.menu_click("Live/Pause")
+        assert state.live_paused
+        ctx.menu_click("Live/Follow latest")
+        assert not state.live_follow
+        ctx.menu_click("Live/Disconnect")
+        assert until(ctx, lambda: state.live is not None and state.live.status == "stopped")
+
+    run_gui(state, test)
+
+
 def test_the_layout_and_settings_are_remembered(tmp_path: Path) -> None:
     ini = tmp_path / "profiler.ini"
     first = ProfilerState()
