@@ -422,12 +422,12 @@ class ProfilerState:
         ):
             return entry.value  # type: ignore[no-any-return]
         if entry is not None and entry.pending is not None:
-            return entry.value if entry.key == key else None  # type: ignore[no-any-return]
+            return entry.value if entry.key == key else None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecs-profiler compute")
         value = entry.value if entry is not None and entry.key == key else None
         self._memo[name] = _Memo(key, volatile, value, now, self._pool.submit(compute))
-        return value  # type: ignore[no-any-return]
+        return value
 
     def computed(self, name: str) -> bool:
         """True when the background value ``name`` is ready and not being recomputed."""
