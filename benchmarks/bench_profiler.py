@@ -123,10 +123,8 @@ def synthetic_ticks(info: ecs.SchedulerInfo, ticks: int, seed: int = 0) -> Any:
                         start_ns=enqueue,
                         end_ns=s0 + run,
                         result=result,
-                        systems=(
-                            ecs.SystemTiming(g.systems[0], s0, mid, "executed"),
-                            ecs.SystemTiming(g.systems[1], mid, s0 + run, "executed"),
-                        ),
+                        # the scheduler's own raw form, so the file has the recorder's compact records
+                        systems=ecs.SystemTimes(tuple(g.systems), [s0, mid, s0 + run], [0, 0]),
                         entities=10_000,
                         queue_wait_ns=wait,
                         run_ns=run,
@@ -146,15 +144,11 @@ def synthetic_ticks(info: ecs.SchedulerInfo, ticks: int, seed: int = 0) -> Any:
                     start_ns=now,
                     end_ns=now + run,
                     result=ecs.GroupResult.ERRORED if err else executed,
-                    systems=(
-                        ecs.SystemTiming(g.systems[0], now, mid, "executed"),
-                        ecs.SystemTiming(
-                            g.systems[1],
-                            mid,
-                            now + run,
-                            "errored" if err else "executed",
-                            "ValueError: boom" if err else None,
-                        ),
+                    systems=ecs.SystemTimes(
+                        tuple(g.systems),
+                        [now, mid, now + run],
+                        [0, 1 if err else 0],
+                        {1: "ValueError: boom"} if err else None,
                     ),
                     entities=10_000,
                     run_ns=run,
@@ -193,7 +187,7 @@ def write_synthetic_trace(path: str | os.PathLike[str], ticks: int, n_groups: in
 
 def _cached_trace(ticks: int) -> Path:
     """The synthetic trace of ``ticks`` ticks, written once per machine into the temp folder."""
-    path = Path(tempfile.gettempdir()) / f"ecs-profiler-bench-{ticks}x{N_GROUPS}-v{VERSION[0]}.trace.jsonl"
+    path = Path(tempfile.gettempdir()) / f"ecs-profiler-bench-{ticks}x{N_GROUPS}-v{VERSION[0]}c.trace.jsonl"
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         write_synthetic_trace(tmp, ticks)
