@@ -617,7 +617,8 @@ class TraceBuilder:
         offs = np.zeros(len(lens), dtype=np.int64)
         np.cumsum(lens[:-1], out=offs[1:])
         n = lens - 3  # systems per record
-        rows = np.zeros((int(n.sum()), width), dtype=np.int64, order="F")
+        rows = np.empty((int(n.sum()), width), dtype=np.int64, order="F")
+        rows[:, 4:] = 0  # results and flags: filled from the sparse system_results afterwards
         if (n == 1).all():  # one system per record (summaries built by hand): no expansion
             rows[:, 0] = base + flat[offs]
             rows[:, 1] = flat[offs + 1]
