@@ -129,7 +129,7 @@ class LiveConnection:
         client = self._client
         if client is not None:
             with contextlib.suppress(OSError):
-                client._sock.shutdown(2)  # wakes the reader thread blocked in recv()
+                client.shutdown()  # wakes the reader thread blocked in recv()
         if self._thread is not None:
             self._thread.join(timeout)
         self.status = "stopped"
@@ -202,6 +202,12 @@ class LiveConnection:
                 self._last_good_rejected = client.rejected
                 self.rejected = self._rejected_base + client.rejected
                 self._on_event(event)
+        except TraceFormatError:  # the client gave up on a run of garbage lines
+            self.rejected = self._rejected_base + client.rejected
+            self._garbage = True
+            self.status = "rejected"
+            self.message = f"{self.address} sent garbage ({client.rejected} bad lines); disconnected"
+            return False
         except (OSError, ValueError) as exc:  # ValueError: a socket closed by the watchdog or stop()
             self.rejected = self._rejected_base + client.rejected
             if self._stop.is_set():
@@ -234,7 +240,7 @@ class LiveConnection:
                 self.status = "rejected"
                 self.message = f"{self.address} sent garbage ({client.rejected} bad lines); disconnected"
                 with contextlib.suppress(OSError):
-                    client._sock.shutdown(2)
+                    client.shutdown()
 
     def _on_header(self, header: dict[str, Any]) -> None:
         with self._lock:

@@ -409,3 +409,31 @@ def test_on_tick_after_close_is_ignored(sched: ecs.Scheduler) -> None:
     sched.tick(0.1)
     assert server.stats.events == 0
     assert "LiveStreamServer" in repr(server)
+
+
+def test_a_peer_that_only_sends_garbage_is_dropped_after_a_run_of_bad_lines() -> None:
+    import socket
+    import threading
+
+    from ecs.trace import LiveStreamClient
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    header = b'{"type":"header","schema":"ecs-trace","version":[1,0],"groups":[],"systems":[]}\n'
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(header + b"garbage\n" * 50)
+            conn.recv(4096)  # wait for the client to hang up
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    client = LiveStreamClient("127.0.0.1", port, max_garbage_run=10)
+    with pytest.raises(ecs.TraceFormatError, match="10 unreadable lines in a row"):
+        list(client)
+    assert client.rejected == 10
+    client.shutdown()
+    client.close()
+    t.join(5)
+    server.close()

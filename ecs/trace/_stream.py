@@ -509,7 +509,10 @@ class LiveStreamClient:
     status line every second or so, so silence longer than that means it hung, and iteration
     raises :class:`TimeoutError`. Iteration ends after the ``end`` event or when the server
     goes away. Lines that are not JSON event objects are skipped and counted in ``rejected``;
-    lines longer than ``max_line`` bytes are skipped and counted in ``oversized``.
+    lines longer than ``max_line`` bytes are skipped and counted in ``oversized``;
+    ``max_garbage_run`` unreadable lines in a row end the iteration with
+    :class:`~ecs.TraceFormatError`. :meth:`shutdown` may be called from another thread to
+    stop a blocked read.
     """
 
     def __init__(
@@ -520,7 +523,9 @@ class LiveStreamClient:
         timeout: float = 5.0,
         max_line: int = MAX_LINE_BYTES,
         client_name: str = "ecs-trace",
+        max_garbage_run: int = 100,
     ) -> None:
+        self.max_garbage_run = max_garbage_run
         self.rejected = 0
         self.oversized = 0
         self.events = 0
@@ -552,6 +557,14 @@ class LiveStreamClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def shutdown(self) -> None:
+        """Stop the connection from any thread: a read blocked in another thread returns at once.
+
+        Then call :meth:`close` (from the reading thread, or after it finished).
+        """
+        with contextlib.suppress(OSError):  # already closed by the peer: nothing to wake
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self._sock.close()
@@ -591,6 +604,7 @@ class LiveStreamClient:
             buf += data
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        bad_run = 0
         while not self.complete:
             line = self._line()
             if line is None:
@@ -600,11 +614,17 @@ class LiveStreamClient:
             try:
                 obj = _loads(line)
             except _DecodeError:
-                self.rejected += 1
-                continue
+                obj = None
             if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
                 self.rejected += 1
+                bad_run += 1
+                if bad_run >= self.max_garbage_run:
+                    # A peer that only sends garbage would otherwise keep us reading forever.
+                    raise TraceFormatError(
+                        f"{self.address} sent {bad_run} unreadable lines in a row; not an ecs-trace stream"
+                    )
                 continue
+            bad_run = 0
             self.events += 1
             kind = obj["type"]
             if kind == "stream":
