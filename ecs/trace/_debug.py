@@ -19,8 +19,8 @@ snapshot of the scheduler's state when a request asks for one (and once a second
 as a new dict the HTTP side only reads; a ``/debug/vars`` request waits up to half a second
 for the next tick to publish one, and if the scheduler is not ticking returns the latest one
 marked ``"fresh": false``. Profiles are taken the same way: the request leaves a capture
-order, the observer starts the profiler at the end of the tick that sees it and stops it
-after N more ticks, on the game thread (``cProfile`` and ``pyinstrument`` profile the
+order, the observer starts the profiler at the start of the next tick and stops it at
+the end of the Nth, on the game thread (``cProfile`` and ``pyinstrument`` profile the
 thread that starts them), and the request thread renders the result. Async groups run on
 worker threads, which the profile does not include; the time between ticks (rendering,
 input, sleeping) is included, as it is part of each frame.
@@ -186,6 +186,19 @@ class _DebugObserver(SchedulerObserver):
             return self.snapshot, fresh
 
     # -- the tick ------------------------------------------------------------------------------------
+    def on_tick_start(self, tick: int, start_ns: int) -> None:
+        # A pending capture starts exactly at the start of a tick, so it holds N whole ticks.
+        if self.capture is None:
+            return
+        with self._cond:
+            cap = self.capture
+            if cap is not None and cap.state == "pending":
+                cap.state = "running"
+                cap.remaining = cap.ticks
+                cap.first_tick = tick
+                cap.started = time.perf_counter()
+                cap.prof = _start_profiler(cap.profiler)
+
     def on_tick(self, summary: TickSummary) -> None:
         self._last = summary
         if self._want or time.monotonic() - self._last_publish >= self._publish_interval:
@@ -196,15 +209,8 @@ class _DebugObserver(SchedulerObserver):
     def _step_capture(self, tick: int) -> None:
         with self._cond:
             cap = self.capture
-            if cap is None:
-                return
-            if cap.state == "pending":
-                cap.state = "running"
-                cap.remaining = cap.ticks
-                cap.first_tick = tick + 1
-                cap.started = time.perf_counter()
-                cap.prof = _start_profiler(cap.profiler)
-                return
+            if cap is None or cap.state == "pending":
+                return  # ordered mid-tick: it starts with the next tick
             if cap.state == "running":
                 cap.remaining -= 1
                 if cap.remaining > 0:
