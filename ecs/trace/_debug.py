@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._metrics import MetricsObserver, require_telemetry
-from ._prometheus import check_bind_host
+from ._net import check_bind_host, http_url
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -373,8 +373,7 @@ class DebugServer:
     @property
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:6060``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     def close(self) -> None:
         """Stop serving and detach from the scheduler (call it from the thread that ticks)."""
@@ -492,5 +491,5 @@ def serve_debug(
     ``/metrics``; without it ``/metrics`` answers 501 with ``pip install
     ecs-scheduler[telemetry]``). Call it, and ``close()``, from the thread that ticks.
     """
-    check_bind_host(host, allow_remote)
+    check_bind_host(host, allow_remote, "the debug endpoint")
     return DebugServer(scheduler, port, host)

@@ -21,7 +21,6 @@ The server binds 127.0.0.1 unless told otherwise: exposing it on another address
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable
@@ -29,28 +28,12 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ._metrics import MetricsObserver, require_telemetry
+from ._net import check_bind_host, http_url
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 __all__ = ["PrometheusEndpoint", "check_bind_host", "prometheus_observer", "serve_prometheus"]
-
-
-def check_bind_host(host: str, allow_remote: bool) -> None:
-    """Refuse to listen on a non-loopback address unless ``allow_remote`` is true."""
-    if allow_remote:
-        return
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(
-            f"refusing to listen on {host!r}: it is not a loopback address; "
-            "pass allow_remote=True to expose this endpoint to other machines"
-        )
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -88,8 +71,7 @@ class PrometheusEndpoint:
     @property
     def url(self) -> str:
         """The scrape URL, e.g. ``http://127.0.0.1:9464/metrics``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
+        return http_url(self.host, self.port, "/metrics")
 
     def close(self) -> None:
         """Stop serving (and stop the observer :func:`prometheus_observer` made with it)."""
@@ -127,7 +109,7 @@ def serve_prometheus(
     OpenTelemetry ``PrometheusMetricReader`` registered in that registry.
     """
     require_telemetry("serve_prometheus")
-    check_bind_host(host, allow_remote)
+    check_bind_host(host, allow_remote, "the Prometheus endpoint")
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, make_wsgi_app
 

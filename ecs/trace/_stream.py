@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import ipaddress
 import json
 import queue
 import selectors
@@ -53,6 +52,7 @@ from typing import Any, Final
 
 from .._errors import TraceFormatError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
+from ._net import check_bind_host
 from ._reader import MAX_LINE_BYTES, TraceReader
 from ._schema import Encoder
 
@@ -85,15 +85,6 @@ class StreamStats:
     connections: int  # connections accepted since the server started
     events: int = 0  # tick and mark lines the scheduler produced
     unheard: int = 0  # of those, produced while no client was connected (neither sent nor dropped)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything, so it needs allow_remote
 
 
 def _default(obj: Any) -> Any:
@@ -135,11 +126,7 @@ class LiveStreamServer(SchedulerObserver):
         status_interval: float = 1.0,
         max_clients: int = 64,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
-            raise ValueError(
-                f"LiveStreamServer: refusing to listen on {host!r}, which is not a loopback address; "
-                "pass allow_remote=True to expose the stream to other machines"
-            )
+        check_bind_host(host, allow_remote, "the live stream")
         if queue_size < 1 or client_queue < 1 or max_clients < 1:
             raise ValueError("LiveStreamServer: queue_size, client_queue and max_clients must be >= 1")
         if not status_interval > 0:
