@@ -9,25 +9,15 @@ cd "$(dirname "$0")/.."
 
 # Mesa's OpenGL/EGL drivers for the window (software rendering works without a GPU).
 # Installed only when missing, and only as root.
-debs=(libgl1-mesa-dri libglx-mesa0 libegl1 libegl-mesa0 libgles2)
-missing=()
-for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "warning: not root, cannot install ${missing[*]}; a window may fail to open (headless runs need none)" >&2
-  fi
-fi
+# shellcheck source=scripts/_setup.sh
+. scripts/_setup.sh
+install_debs libgl1-mesa-dri libglx-mesa0 libegl1 libegl-mesa0 libgles2
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # Install (editable) unless this checkout is already installed with its extras.
 if ! { [ -x .venv/bin/ecs-trace ] && .venv/bin/python -c 'import arcade, imgui_bundle, opentelemetry.sdk' 2>/dev/null; }; then
   echo "installing the package into .venv (engine, profiler and telemetry extras)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[engine,profiler,telemetry]' 2>&1 \
-    | grep -v '^WARNING: Location' || true
+  pip_quiet .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[engine,profiler,telemetry]'
 fi
 
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then

@@ -6,22 +6,13 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: a virtual screen with Mesa for GUI tests, and Prometheus for the
 # metrics integration test. Installed only when missing, and only as root.
-debs=(xvfb xauth libgl1-mesa-dri libglx-mesa0 libegl1 libegl-mesa0 libgles2 prometheus)
-missing=()
-for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "warning: not root, cannot install ${missing[*]}; the tests that need them will fail" >&2
-  fi
-fi
+# shellcheck source=scripts/_setup.sh
+. scripts/_setup.sh
+install_debs xvfb xauth libgl1-mesa-dri libglx-mesa0 libegl1 libegl-mesa0 libgles2 prometheus
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[all]' 2>&1 | grep -v '^WARNING: Location' || true
+pip_quiet .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+pip_quiet .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[all]'
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
