@@ -24,15 +24,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ecs.trace import TraceBuilder, TraceData, TraceReader
+from ecs.trace import TraceBuilder, TraceReader
 
-from ._data import Capture, concat_data, index_capture
+from ._data import Capture, index_capture
 
 __all__ = ["LoadCancelled", "LoadJob", "load_capture"]
 
 _PROGRESS_EVERY = 1024  # events between progress updates (cheap enough, smooth enough)
 #: Ticks per column chunk while loading (see :func:`load_capture`).
 CHUNK_TICKS = 8192
+#: Past this fraction of the file, no more partial captures: each one copies everything read
+#: so far, and the whole capture is only moments away.
+PARTIAL_UNTIL = 0.35
 
 
 class LoadCancelled(Exception):
@@ -56,9 +59,8 @@ def load_capture(
     Raises :class:`ecs.TraceFormatError` for a file that is not a trace, OSError when it cannot
     be read, :class:`LoadCancelled` when ``cancelled()`` turns true.
 
-    Columns are built in chunks of ``CHUNK_TICKS`` and joined at the end: building one huge
-    :class:`~ecs.trace.TraceBuilder` costs more than chunks plus a join, and chunks are what
-    partial captures are made of.
+    Columns are accumulated by one :class:`~ecs.trace.TraceBuilder` (which converts ticks in
+    bulk chunks) and joined once at the end; partial captures are builds of the ticks so far.
     """
     # Pause the cyclic collector while parsing (see ecs.trace.load_trace): parsed events are
     # acyclic, and a collector rescanning them costs a third of a big load.
@@ -82,35 +84,34 @@ def _load(
     p = Path(path)
     size = max(1, p.stat().st_size)
     label = name or p.name
-    parts: list[TraceData] = []
-    next_partial = time.perf_counter()  # the first chunk is shown at once, then every partial_every s
+    # One builder for the whole file: its columns are joined once, at the end. A partial
+    # capture (what the window shows while the rest loads) is a build of what came so far:
+    # the first after CHUNK_TICKS ticks, then every partial_every seconds in the first part
+    # of the file.
+    next_partial = time.perf_counter()
     with open(p, "rb") as raw, TraceReader(raw) as reader:
         builder = TraceBuilder(reader.header)
-        warnings: list[str] = []
+        shown = 0
         for i, event in enumerate(reader):
             builder.add(event)
-            if len(builder) >= CHUNK_TICKS:
-                warnings += builder.warnings
-                parts.append(builder.build([]))
-                builder = TraceBuilder(reader.header)
-                if partial is not None and time.perf_counter() >= next_partial:
-                    partial(index_capture(concat_data(parts), label))
-                    next_partial = time.perf_counter() + partial_every
+            if (
+                partial is not None
+                and len(builder) - shown >= CHUNK_TICKS
+                and time.perf_counter() >= next_partial
+                and (shown == 0 or raw.tell() <= PARTIAL_UNTIL * size)
+            ):
+                partial(index_capture(builder.build([]), label))
+                shown = len(builder)
+                next_partial = time.perf_counter() + partial_every
             if i % _PROGRESS_EVERY == 0:
                 if cancelled is not None and cancelled():
                     raise LoadCancelled(f"loading {p.name} was cancelled")
                 if progress is not None:
                     progress(min(1.0, raw.tell() / size))
-        complete = builder.complete or any(part.complete for part in parts)
-        warnings = reader.warnings + warnings + builder.warnings
-        last = builder.build([])
-    if len(last) or last.marks or not parts:
-        parts.append(last)
-    if not complete:
-        warnings.append("no end record: the trace was cut short (crash or still being written)")
-    data = concat_data(parts)
-    data.warnings = warnings
-    data.complete = complete
+        data = builder.build()
+        data.warnings[:0] = reader.warnings
+    if not data.complete:
+        data.warnings.append("no end record: the trace was cut short (crash or still being written)")
     if progress is not None:
         progress(1.0)
     return index_capture(data, label)

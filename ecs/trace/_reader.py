@@ -390,7 +390,7 @@ class TraceBuilder:
 
     #: Ticks converted per bulk pass: large enough to amortise numpy's per-call cost,
     #: small enough that a damaged chunk re-read tick by tick stays cheap.
-    CHUNK_TICKS: Final = 512
+    CHUNK_TICKS: Final = 256
 
     def add(self, ev: dict[str, Any]) -> bool:
         """Take one decoded event; returns True when it is a tick with valid tick/start/end.

@@ -97,6 +97,7 @@ def test_loading_in_chunks_gives_the_same_columns_as_the_reader(
     sample_trace: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     monkeypatch.setattr(_loader, "CHUNK_TICKS", chunk)
+    monkeypatch.setattr(_loader, "PARTIAL_UNTIL", 1.0)  # partials all the way through
     partials: list[int] = []
     cap = load_capture(sample_trace, partial=lambda c: partials.append(len(c)), partial_every=0.0)
     whole = load_trace(sample_trace)
@@ -108,6 +109,19 @@ def test_loading_in_chunks_gives_the_same_columns_as_the_reader(
     # Partial captures grow, chunk by chunk, while the file is read.
     assert partials == sorted(partials)
     assert len(partials) == (len(whole) // chunk if chunk < len(whole) else 0)
+
+
+def test_partial_captures_stop_once_most_of_the_file_is_read(
+    sample_trace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_loader, "CHUNK_TICKS", 16)
+    partials: list[int] = []
+    cap = load_capture(sample_trace, partial=lambda c: partials.append(len(c)), partial_every=0.0)
+    assert partials, "the first chunk is always shown at once"
+    # each partial copies everything read so far: none is taken past PARTIAL_UNTIL of the file
+    # (reads come in buffered blocks, so allow one block's worth of ticks beyond it)
+    assert max(partials) < _loader.PARTIAL_UNTIL * len(cap) + 80
+    assert max(partials) < len(cap)
 
 
 def test_a_damaged_file_opens_with_what_is_readable_and_says_why(damaged_trace: Path) -> None:
