@@ -116,6 +116,22 @@ class EntityRegistry:
             ok &= inside
         return ok
 
+    def live_indices(self, eids: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:
+        """Slot indices of the live ids in ``eids`` (in order) and how many were not live.
+
+        The fused fast path of :meth:`alive_mask` for applying commands: when every id is in
+        range and alive, which is the usual case, it costs five numpy calls.
+        """
+        idx = eids & INDEX_MASK
+        if len(idx) and int(idx.max()) < self._size and int(eids.min()) >= 0:
+            ok = (self._generation[idx] == (eids >> INDEX_BITS)) & (self._archetype[idx] != DEAD)
+            if ok.all():
+                return idx, 0
+        else:
+            ok = self.alive_mask(eids)
+        live = idx[ok]
+        return live, len(idx) - len(live)
+
     def check(self, eid: int) -> int:
         """Return the slot index of a live ``eid`` or raise :class:`StaleEntityError`."""
         if not self.is_alive(eid):

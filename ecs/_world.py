@@ -137,6 +137,9 @@ class World:
         self._resources: dict[type, Any] = {}
         self._iterating = 0
         self._locked_by: str | None = None
+        # Rows freed by destroys inside one World.apply, per archetype id: spawns later in the
+        # same buffer fill them; the rest are compacted before any other kind of change.
+        self._holes: dict[int, list[NDArray[np.int64]]] = {}
         self._root = self._archetype_for(frozenset())
         for ctype in components:
             self.register_component(ctype)
@@ -511,7 +514,17 @@ class World:
             raise CommandError("apply: this buffer was created for another world")
         self._guard("apply")
         stats = ApplyStats()
-        for cmd in buffer._cmds:
+        try:
+            self._apply_commands(buffer._cmds, stats)
+        finally:
+            self._compact()
+        self.stats.stale_commands += stats.stale
+        self.stats.buffers_applied += 1
+        buffer.clear()
+        return stats
+
+    def _apply_commands(self, cmds: list[list[Any]], stats: ApplyStats) -> None:
+        for cmd in cmds:
             kind = cmd[0]
             if kind == SPAWN:
                 self._apply_spawn_run(cmd[1], cmd[2], cmd[3])
@@ -525,11 +538,12 @@ class World:
                 stats.commands += 1
             elif kind == DESTROY:
                 idx, stale = self._resolve(cmd[2], unique=True)
-                self._destroy(idx)
+                self._destroy(idx, defer=True)
                 stats.destroyed += len(idx)
                 stats.stale += stale
                 stats.commands += len(cmd[2])
             elif kind == ADD:
+                self._compact()  # moving rows between tables needs dense tables
                 ids, stale = self._resolve(cmd[2], unique=False, keep=True)
                 alive = ids >= 0
                 vals = cmd[3] if alive.all() else {k: v[alive] for k, v in cmd[3].items()}
@@ -538,6 +552,7 @@ class World:
                 stats.stale += stale
                 stats.commands += 1
             elif kind == REMOVE:
+                self._compact()
                 idx, stale = self._resolve(cmd[2], unique=True)
                 self._remove(idx, cmd[1])
                 stats.removed += len(idx)
@@ -547,10 +562,6 @@ class World:
                 self._resources[cmd[1]] = cmd[2]
                 stats.resources += 1
                 stats.commands += 1
-        self.stats.stale_commands += stats.stale
-        self.stats.buffers_applied += 1
-        buffer.clear()
-        return stats
 
     def _resolve(self, parts: list[Any], unique: bool, keep: bool = False) -> tuple[NDArray[np.int64], int]:
         """Turn target parts into slot indices of live entities; count the stale ones.
@@ -569,11 +580,10 @@ class World:
         ids = np.concatenate(arrays) if len(arrays) != 1 else arrays[0]
         if not len(ids):
             return _EMPTY_IDS, 0
-        ok = self.registry.alive_mask(ids)
         if keep:
+            ok = self.registry.alive_mask(ids)
             return np.where(ok, ids & INDEX_MASK, -1), int(len(ids) - ok.sum())
-        idx = ids[ok] & INDEX_MASK
-        stale = int(len(ids) - len(idx))
+        idx, stale = self.registry.live_indices(ids)
         if unique and len(idx) > 1:
             ordered = np.sort(idx)  # a sort and a compare: far cheaper than np.unique
             if (ordered[1:] == ordered[:-1]).any():
@@ -613,6 +623,8 @@ class World:
             return _EMPTY_IDS.copy()
         arch = self._archetype_for(frozenset(types))
         reg = self.registry
+        if arch.id in self._holes:
+            return self._spawn_into_holes(arch, types, count, values)
         fresh = reg.allocate_fresh(count)
         if fresh is not None:
             # Brand-new slots: ids equal indices (generation 0) and locations are ranges, so
@@ -631,6 +643,35 @@ class World:
             self._storages[t].insert(indices, values[t])
         return ids
 
+    def _spawn_into_holes(
+        self,
+        arch: Archetype,
+        types: tuple[type, ...],
+        count: int,
+        values: Mapping[type, Mapping[str, NDArray[Any]]],
+    ) -> NDArray[np.int64]:
+        """Spawn ``count`` entities, the first ones into rows destroys in this buffer freed."""
+        reg = self.registry
+        parts = self._holes.pop(arch.id)
+        holes = np.sort(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        k = min(len(holes), count)
+        if k < len(holes):
+            self._holes[arch.id] = [holes[k:]]
+        indices = reg.allocate(count)
+        ids = reg.ids_of(indices)
+        stored = {s.type: values[s.type] for s in arch.stored}
+        if k == count:
+            arch.fill(holes, ids, stored)
+            reg.set_locations(indices, arch.id, holes)
+        else:
+            arch.fill(holes[:k], ids[:k], {t: {f: v[:k] for f, v in cols.items()} for t, cols in stored.items()})
+            start = arch.append(ids[k:], {t: {f: v[k:] for f, v in cols.items()} for t, cols in stored.items()})
+            reg.set_locations(indices[:k], arch.id, holes[:k])
+            reg.set_locations(indices[k:], arch.id, np.arange(start, start + count - k, dtype=np.int32))
+        for t in types:
+            self._storages[t].insert(indices, values[t])
+        return ids
+
     def _group(self, idx: NDArray[np.int64]) -> list[tuple[Archetype, NDArray[np.int64], NDArray[np.intp] | None]]:
         """Split live slot indices by archetype: (archetype, indices, positions or None=all)."""
         aids = self.registry.archetype_of[idx]
@@ -643,18 +684,34 @@ class World:
             out.append((self._archetypes[aid], idx[pos], pos))
         return out
 
-    def _destroy(self, idx: NDArray[np.int64]) -> None:
+    def _destroy(self, idx: NDArray[np.int64], defer: bool = False) -> None:
+        """Destroy live slots; with ``defer`` their rows stay as holes until :meth:`_compact`."""
         if not len(idx):
             return
         reg = self.registry
         for arch, sel, _ in self._group(idx):
             rows = reg.row_of[sel].astype(np.int64)
-            moved, new_rows = arch.swap_remove(rows)
-            if len(moved):
-                reg.row_of[moved & INDEX_MASK] = new_rows
+            if defer:
+                self._holes.setdefault(arch.id, []).append(rows)
+            else:
+                moved, new_rows = arch.swap_remove(rows)
+                if len(moved):
+                    reg.row_of[moved & INDEX_MASK] = new_rows
             for t in arch.types:
                 self._storages[t].remove(sel)
         reg.release(idx)
+
+    def _compact(self) -> None:
+        """Close the holes destroys left: move each table's tail into them (swap remove)."""
+        if not self._holes:
+            return
+        reg = self.registry
+        holes, self._holes = self._holes, {}
+        for aid, parts in holes.items():
+            rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            moved, new_rows = self._archetypes[aid].swap_remove(rows)
+            if len(moved):
+                reg.row_of[moved & INDEX_MASK] = new_rows
 
     def _move(
         self, sel: NDArray[np.int64], src: Archetype, dst: Archetype, extra: Mapping[type, Mapping[str, NDArray[Any]]]

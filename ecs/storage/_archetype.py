@@ -194,6 +194,23 @@ class Archetype:
         self.length = start + count
         return start
 
+    def fill(
+        self, rows: NDArray[np.int64], ids: NDArray[np.int64], values: Mapping[type, Mapping[str, NDArray[Any]]]
+    ) -> None:
+        """Write whole rows (ids and every stored field) at existing ascending ``rows``.
+
+        Used to put newly spawned entities into the holes that destroys in the same command
+        buffer left, instead of moving the table's tail into them and appending.
+        """
+        for k, pos, local in self._split_sorted(rows):
+            chunk = self.chunks[k]
+            chunk.entities[local] = ids[pos]
+            for spec in self.stored:
+                src = values[spec.type]
+                dst = chunk.columns[spec.type]
+                for f in spec.fields:
+                    dst[f.name][local] = src[f.name][pos]
+
     def read(self, rows: NDArray[np.int64], ctype: type, field: str) -> NDArray[Any]:
         """Values of one field at the given rows (a copy, in ``rows`` order)."""
         parts = self._split(rows)
