@@ -661,8 +661,8 @@ class World:
         ids = reg.ids_of(indices)
         stored = {s.type: values[s.type] for s in arch.stored}
         if k == count:
-            arch.fill(holes, ids, stored)
-            reg.set_locations(indices, arch.id, holes)
+            arch.fill(holes[:k], ids, stored)
+            reg.set_locations(indices, arch.id, holes[:k])
         else:
             arch.fill(holes[:k], ids[:k], {t: {f: v[:k] for f, v in cols.items()} for t, cols in stored.items()})
             start = arch.append(ids[k:], {t: {f: v[k:] for f, v in cols.items()} for t, cols in stored.items()})

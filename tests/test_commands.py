@@ -169,3 +169,26 @@ def test_object_components_travel_through_commands() -> None:
     w.apply(buf)
     assert p.entity is not None and w.get(p.entity, Name).value == ["a", "list"]
     assert sorted(str(v) for v in w.column(Name, "value")[1]) == ["['a', 'list']", "{'k': 1}", "{'k': 2}"]
+
+
+def test_spawns_fill_the_rows_destroys_freed_in_the_same_buffer() -> None:
+    w = ecs.World(components=[Position, Health], chunk_rows=16)
+    ids = w.spawn_batch(40, {Position: {"xy": np.arange(80.0).reshape(40, 2)}, Health: np.arange(40)})
+    table = w.matching(frozenset({Position, Health}))[0]
+    for destroyed, spawned in [(10, 4), (3, 9), (5, 5)]:
+        buf = w.commands()
+        alive = w.entities()
+        buf.destroy(alive[:destroyed])
+        batch = buf.spawn_batch(spawned, {Position: (7.0, 7.0), Health: 7})
+        buf.add(alive[-1], Health(99))  # a later command sees a dense table again
+        w.apply(buf)
+        assert batch.entities is not None
+        assert table.length == len(w)  # no holes left behind
+        assert sorted(table.entity_ids().tolist()) == sorted(w.entities().tolist())
+        for e in batch.entities.tolist():
+            assert w.get(e, Health).hp == 7
+        assert w.get(int(alive[-1]), Health).hp == 99
+    survivors = [int(e) for e in ids if w.is_alive(int(e))]
+    assert survivors
+    for e in survivors[:-1]:
+        assert w.get(e, Health).hp == e & 0xFFFFFFFF  # untouched rows kept their values

@@ -124,6 +124,27 @@ class WorldMachine(RuleBasedStateMachine):
         token = self.buf.spawn(*insts)
         self.pending.append(("spawn", token, {type(i): plain(i) for i in insts}))
 
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), n=st.integers(1, 3))
+    def cmd_spawn_alike(self, data: st.DataObject, n: int) -> None:
+        """Spawn into an existing entity's archetype: fills rows destroys in this buffer freed."""
+        like = self.pick(data, allow_dead=False)
+        comps = list(self.model[like])
+        for _ in range(n):
+            insts = [data.draw(values[c]) for c in comps]
+            token = self.buf.spawn(*insts)
+            self.pending.append(("spawn", token, {type(i): plain(i) for i in insts}))
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), n=st.integers(1, 6))
+    def cmd_destroy_alike(self, data: st.DataObject, n: int) -> None:
+        """Destroy up to n entities of one archetype in one array (leaves holes to fill)."""
+        like = self.pick(data, allow_dead=False)
+        same = [e for e in self.alive() if set(self.model[e]) == set(self.model[like])][:n]
+        self.buf.destroy(np.array(same, dtype=np.int64))
+        for e in same:
+            self.pending.append(("destroy", e))
+
     @precondition(lambda self: self.model or self.dead)
     @rule(data=st.data())
     def cmd_destroy(self, data: st.DataObject) -> None:
