@@ -625,15 +625,20 @@ class TraceBuilder:
             rows[:, 2] = flat[offs + 2]
             rows[:, 3] = flat[offs + 3]
         else:
-            # np.repeat of per-record values is a sequential fill, far cheaper than gathering
-            # through a row -> record index.
-            pos = np.arange(len(rows), dtype=np.int64)
-            k = pos - np.repeat(np.cumsum(n) - n, n)  # position inside its record
-            t = np.repeat(offs + 2, n) + k  # where t_k sits in flat
+            # In flat, every record is [group_pos, first, t0 .. tn]: the start times are every
+            # position except the two header ints and the last time of each record, and the
+            # end times sit one position later. Two boolean compressions write the time columns
+            # in place, without index arrays as long as the rows.
+            is_start = np.ones(len(flat), dtype=np.bool_)
+            is_start[offs] = False
+            is_start[offs + 1] = False
+            is_start[offs + lens - 1] = False
+            np.compress(is_start, flat, out=rows[:, 2])
+            np.compress(is_start[:-1], flat[1:], out=rows[:, 3])
             rows[:, 0] = np.repeat(base + flat[offs], n)
-            rows[:, 1] = np.repeat(flat[offs + 1], n) + k
-            rows[:, 2] = flat[t]
-            rows[:, 3] = flat[t + 1]
+            # system index = first + k, where k counts up inside each record
+            rows[:, 1] = np.repeat(flat[offs + 1] - (np.cumsum(n) - n), n)
+            rows[:, 1] += np.arange(len(rows), dtype=np.int64)
         return rows, rows[:, 0]
 
     def build(self, warnings: list[str] | None = None) -> TraceData:
