@@ -41,6 +41,7 @@ from ecs.trace import (
     TraceBuilder,
     TraceData,
     data_tail,
+    grouped_percentiles,
 )
 
 __all__ = [
@@ -408,22 +409,8 @@ def percentiles(values: F64, qs: Sequence[float]) -> list[float]:
 
 
 def _grouped_stats(keys: I64, durations: F64, n_keys: int) -> dict[int, tuple[int, float, float, float, float, float]]:
-    """Per key: (count, mean, p50, p95, p99, max), one sort for all keys."""
-    out: dict[int, tuple[int, float, float, float, float, float]] = {}
-    if len(keys) == 0:
-        return out
-    order = np.lexsort((durations, keys))
-    k_sorted = keys[order]
-    d_sorted = durations[order]
-    bounds = np.searchsorted(k_sorted, np.arange(n_keys + 1))
-    for k in range(n_keys):
-        a, b = int(bounds[k]), int(bounds[k + 1])
-        if b <= a:
-            continue
-        d = d_sorted[a:b]
-        p50, p95, p99 = (float(x) for x in np.percentile(d, [50, 95, 99]))
-        out[k] = (b - a, float(d.mean()), p50, p95, p99, float(d[-1]))
-    return out
+    """Per key: (count, mean, p50, p95, p99, max), through ecs.trace's one-sort implementation."""
+    return {k: v[:6] for k, v in grouped_percentiles(keys, durations, n_keys).items()}
 
 
 def group_statistics(cap: Capture, lo: int, hi: int) -> list[StatRow]:

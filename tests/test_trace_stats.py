@@ -6,6 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ecs
 from ecs.trace import TraceRecorder, group_stats, load_trace, system_stats, tick_stats
@@ -101,3 +103,24 @@ def test_stats_of_an_empty_trace() -> None:
     assert (t.ticks, t.span_ms, t.p99_ms) == (0, 0.0, 0.0)
     assert all(g.count == 0 and g.mean_ms == 0.0 for g in group_stats(data))
     assert [g.name for g in group_stats(data)] == ["physics", "spawn", "fragile"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.floats(0, 1e3, allow_nan=False)), max_size=60),
+)
+def test_grouped_percentiles_match_a_per_key_computation(pairs: list[tuple[int, float]]) -> None:
+    from ecs.trace import grouped_percentiles
+
+    keys = np.array([k for k, _ in pairs], dtype=np.int64)
+    values = np.array([v for _, v in pairs], dtype=np.float64)
+    got = grouped_percentiles(keys, values, 5)
+    for k in range(5):
+        mine = values[keys == k]
+        if not len(mine):
+            assert k not in got
+            continue
+        count, mean, p50, p95, p99, mx, total = got[k]
+        assert count == len(mine)
+        assert np.allclose(
+            [mean, p50, p95, p99, mx, total], [mine.mean(), *np.percentile(mine, [50, 95, 99]), mine.max(), mine.sum()]
+        )

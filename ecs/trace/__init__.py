@@ -38,6 +38,7 @@ from ._stats import GroupStat as GroupStat
 from ._stats import SystemStat as SystemStat
 from ._stats import TickStat as TickStat
 from ._stats import group_stats as group_stats
+from ._stats import grouped_percentiles as grouped_percentiles
 from ._stats import system_stats as system_stats
 from ._stats import tick_stats as tick_stats
 from ._stream import MAX_CONTROL_BYTES as MAX_CONTROL_BYTES
@@ -79,6 +80,7 @@ __all__ = [
     "data_tail",
     "export_chrome",
     "group_stats",
+    "grouped_percentiles",
     "load_trace",
     "open_binary",
     "otlp_observer",

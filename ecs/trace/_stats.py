@@ -34,7 +34,16 @@ from numpy.typing import NDArray
 from ._reader import TraceData
 from ._schema import GROUP_FIELDS, GROUP_LATE, RESULTS, SYSTEM_FIELDS, SYSTEM_RESULTS
 
-__all__ = ["GroupStat", "SystemStat", "TickStat", "group_stats", "percentiles", "system_stats", "tick_stats"]
+__all__ = [
+    "GroupStat",
+    "SystemStat",
+    "TickStat",
+    "group_stats",
+    "grouped_percentiles",
+    "percentiles",
+    "system_stats",
+    "tick_stats",
+]
 
 _G: Final = {name: i for i, name in enumerate(GROUP_FIELDS)}
 _S: Final = {name: i for i, name in enumerate(SYSTEM_FIELDS)}
@@ -134,6 +143,33 @@ def tick_stats(data: TraceData) -> TickStat:
     )
 
 
+def grouped_percentiles(
+    keys: NDArray[np.int64], values: NDArray[np.float64], n_keys: int
+) -> dict[int, tuple[int, float, float, float, float, float, float]]:
+    """Per key in ``range(n_keys)``: ``(count, mean, p50, p95, p99, max, total)`` of its values.
+
+    One sort for all keys (by key, then value) instead of a mask and a percentile call per
+    key: with 20 groups over 100k ticks this is what keeps statistics below a second. Keys
+    with no values are absent. Shared by ``ecs-trace summary`` and the profiler's tables.
+    """
+    out: dict[int, tuple[int, float, float, float, float, float, float]] = {}
+    if len(keys) == 0:
+        return out
+    order = np.lexsort((values, keys))
+    k_sorted = keys[order]
+    v_sorted = values[order]
+    bounds = np.searchsorted(k_sorted, np.arange(n_keys + 1))
+    for k in range(n_keys):
+        a, b = int(bounds[k]), int(bounds[k + 1])
+        if b <= a:
+            continue
+        v = v_sorted[a:b]
+        p50, p95, p99 = (float(x) for x in np.percentile(v, [50.0, 95.0, 99.0]))
+        total = float(v.sum())
+        out[k] = (b - a, total / (b - a), p50, p95, p99, float(v[-1]), total)
+    return out
+
+
 def group_stats(data: TraceData) -> list[GroupStat]:
     """Per-group run counts, duration percentiles, skips and errors, in header order.
 
@@ -141,35 +177,39 @@ def group_stats(data: TraceData) -> list[GroupStat]:
     so the table always lists every group.
     """
     groups = data.groups
+    n = len(data.group_names)
     gcol = groups[:, _G["group"]]
     rcol = groups[:, _G["result"]]
+    ran = np.isin(rcol, _RAN)
+    stats = grouped_percentiles(gcol[ran], groups[ran, _G["run"]].astype(np.float64) / 1e6, n)
+    waits = np.bincount(gcol[ran], weights=groups[ran, _G["queue_wait"]] / 1e6, minlength=n)
+    skipped = np.bincount(gcol[np.isin(rcol, _SKIPPED)], minlength=n)
+    errors = np.bincount(gcol[rcol == _ERRORED], minlength=n)
+    late = np.bincount(gcol[(groups[:, _G["flags"]] & GROUP_LATE) != 0], minlength=n)
+    valid = (rcol >= 0) & (rcol < len(RESULTS))
+    by_result = np.zeros((n, len(RESULTS)), dtype=np.int64)
+    np.add.at(by_result, (gcol[valid], rcol[valid]), 1)
     headers = data.header.get("groups") or []
     out: list[GroupStat] = []
     for gi, name in enumerate(data.group_names):
-        mine = groups[gcol == gi]
-        res = rcol[gcol == gi]
-        ran = mine[np.isin(res, _RAN)]
-        run_ms = ran[:, _G["run"]].astype(np.float64) / 1e6
-        mean, p50, p95, p99, mx = percentiles(run_ms)
+        count, mean, p50, p95, p99, mx, total = stats.get(gi, (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
         mode = headers[gi].get("mode", "?") if isinstance(headers[gi], dict) else "?"
-        waits = ran[:, _G["queue_wait"]].astype(np.float64) / 1e6
-        counts = np.bincount(res[(res >= 0) & (res < len(RESULTS))], minlength=len(RESULTS))
         out.append(
             GroupStat(
                 name=name,
                 mode=str(mode),
-                count=len(ran),
+                count=count,
                 mean_ms=mean,
                 p50_ms=p50,
                 p95_ms=p95,
                 p99_ms=p99,
                 max_ms=mx,
-                total_ms=float(run_ms.sum()),
-                skipped=int(np.isin(res, _SKIPPED).sum()),
-                errors=int(np.count_nonzero(res == _ERRORED)),
-                late=int(np.count_nonzero(mine[:, _G["flags"]] & GROUP_LATE)),
-                mean_wait_ms=float(waits.mean()) if waits.size else 0.0,
-                results={r: int(c) for r, c in zip(RESULTS, counts, strict=False)},
+                total_ms=total,
+                skipped=int(skipped[gi]),
+                errors=int(errors[gi]),
+                late=int(late[gi]),
+                mean_wait_ms=float(waits[gi]) / count if count else 0.0,
+                results={r: int(c) for r, c in zip(RESULTS, by_result[gi], strict=True)},
             )
         )
     return out
@@ -178,30 +218,33 @@ def group_stats(data: TraceData) -> list[GroupStat]:
 def system_stats(data: TraceData) -> list[SystemStat]:
     """Per-system run counts, duration percentiles, interval skips and errors, in header order."""
     systems = data.systems
+    n = len(data.system_names)
     scol = systems[:, _S["system"]]
     rcol = systems[:, _S["result"]]
+    ran = np.isin(rcol, _SYS_RAN)
+    ms = (systems[ran, _S["end"]] - systems[ran, _S["start"]]).astype(np.float64) / 1e6
+    stats = grouped_percentiles(scol[ran], ms, n)
+    known = (scol >= 0) & (scol < n)
+    skipped = np.bincount(scol[known & (rcol == _SYS_SKIPPED)], minlength=n)
+    errors = np.bincount(scol[known & (rcol == _SYS_ERRORED)], minlength=n)
     headers = data.header.get("systems") or []
     out: list[SystemStat] = []
     for si, name in enumerate(data.system_names):
-        sel = scol == si
-        res = rcol[sel]
-        ran = systems[sel][np.isin(res, _SYS_RAN)]
-        ms = (ran[:, _S["end"]] - ran[:, _S["start"]]).astype(np.float64) / 1e6
-        mean, p50, p95, p99, mx = percentiles(ms)
+        count, mean, p50, p95, p99, mx, total = stats.get(si, (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
         group = headers[si].get("group", "?") if isinstance(headers[si], dict) else "?"
         out.append(
             SystemStat(
                 name=name,
                 group=str(group),
-                count=len(ran),
+                count=count,
                 mean_ms=mean,
                 p50_ms=p50,
                 p95_ms=p95,
                 p99_ms=p99,
                 max_ms=mx,
-                total_ms=float(ms.sum()),
-                skipped=int(np.count_nonzero(res == _SYS_SKIPPED)),
-                errors=int(np.count_nonzero(res == _SYS_ERRORED)),
+                total_ms=total,
+                skipped=int(skipped[si]),
+                errors=int(errors[si]),
             )
         )
     return out
