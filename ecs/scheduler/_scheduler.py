@@ -797,48 +797,34 @@ class Scheduler:
         late: bool = False,
     ) -> GroupSummary:
         g = rt.plan
-        # Positional, in field order: this runs once per group per observed tick.
-        if task is None:
-            s = GroupSummary(
-                tick,
-                g.name,
-                rt.mode,
-                out.start_ns,
-                out.end_ns,
-                result,
-                out.timings if out.timings is not None else (),
-                out.error,
-                out.error_system,
-                g.reads,
-                g.writes,
-                out.matched,
-                0 if out.abort else commands,
-                out.retried,
-                0,
-                out.end_ns - out.start_ns,
-            )
+        if task is None:  # synchronized: no queue, ran on the ticking thread
+            start, end, wait, run, depth, worker = out.start_ns, out.end_ns, 0, out.end_ns - out.start_ns, 0, None
         else:
-            s = GroupSummary(
-                tick,
-                g.name,
-                rt.mode,
-                task.enqueue_ns,
-                task.end_ns,
-                result,
-                out.timings if out.timings is not None else (),
-                out.error,
-                out.error_system,
-                g.reads,
-                g.writes,
-                out.matched,
-                0 if out.abort else commands,
-                out.retried,
-                task.start_ns - task.enqueue_ns,
-                task.end_ns - task.start_ns,
-                rt.queue_depth,
-                task.worker,
-                late,
-            )
+            start, end = task.enqueue_ns, task.end_ns
+            wait, run = task.start_ns - task.enqueue_ns, task.end_ns - task.start_ns
+            depth, worker = rt.queue_depth, task.worker
+        # Positional, in field order: this runs once per group per observed tick.
+        s = GroupSummary(
+            tick,
+            g.name,
+            rt.mode,
+            start,
+            end,
+            result,
+            out.timings if out.timings is not None else (),
+            out.error,
+            out.error_system,
+            g.reads,
+            g.writes,
+            out.matched,
+            0 if out.abort else commands,
+            out.retried,
+            wait,
+            run,
+            depth,
+            worker,
+            late,
+        )
         for obs in self._observers:
             obs.on_group(s)
         return s
