@@ -20,14 +20,13 @@ crash leaves a readable prefix at most that far behind.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import threading
 import zlib
 from typing import IO, Any, cast
 
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
-from ._schema import Encoder
+from ._schema import Encoder, line_encoder
 
 __all__ = ["TraceRecorder"]
 
@@ -132,7 +131,7 @@ class TraceRecorder(SchedulerObserver):
         self._out = out
         self._raw = raw
         self._writer = _Writer(out, raw, max(1, flush_every))
-        self._dumps = _make_dumps()
+        self._dumps = line_encoder()
 
     @property
     def error(self) -> BaseException | None:
@@ -176,23 +175,3 @@ class TraceRecorder(SchedulerObserver):
             self._out.close()
             if self._raw is not self._out:
                 self._raw.close()
-
-
-def _make_dumps() -> Any:
-    """``obj -> bytes`` ending in a newline: orjson when installed (5x faster), else json."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - exercised without the profiler/telemetry extras
-        enc = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
-        return lambda obj: enc(obj).encode("utf-8") + b"\n"
-    opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-    dumps = orjson.dumps
-    return lambda obj: dumps(obj, default=_default, option=opts)
-
-
-def _default(obj: Any) -> Any:
-    # Mark data may hold numpy scalars or arbitrary objects: never fail a game over a trace.
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return item()
-    return repr(obj)

@@ -27,7 +27,9 @@ A reader refuses a *newer major* version with :class:`~ecs.TraceFormatError`.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._summary import SystemTimes
@@ -48,6 +50,7 @@ __all__ = [
     "SYSTEM_RESULT_FIELDS",
     "VERSION",
     "Encoder",
+    "line_encoder",
 ]
 
 SCHEMA: Final = "ecs-trace"
@@ -274,3 +277,27 @@ class Encoder:
     @staticmethod
     def end(ticks: int, dropped: int = 0) -> dict[str, Any]:
         return {"type": "end", "ticks": ticks, "dropped": dropped}
+
+
+def line_encoder() -> Callable[[Any], bytes]:
+    """``obj -> bytes``: one JSON line ending in a newline, for trace files and the live stream.
+
+    orjson when installed (about 5x faster than the standard library, which matters on the
+    game thread), else ``json``. Values JSON cannot hold (numpy scalars in mark data, odd
+    objects) are written as their ``.item()`` or ``repr``: a trace never fails a game.
+    """
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - exercised without the profiler/telemetry extras
+        enc = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+        return lambda obj: enc(obj).encode("utf-8") + b"\n"
+    opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    dumps = orjson.dumps
+    return lambda obj: dumps(obj, default=_default, option=opts)
+
+
+def _default(obj: Any) -> Any:
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    return repr(obj)

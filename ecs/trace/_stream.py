@@ -54,7 +54,7 @@ from .._errors import TraceFormatError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._net import check_bind_host
 from ._reader import MAX_LINE_BYTES, TraceReader
-from ._schema import Encoder
+from ._schema import Encoder, line_encoder
 
 __all__ = ["MAX_CONTROL_BYTES", "LiveStreamClient", "LiveStreamServer", "StreamStats"]
 
@@ -85,14 +85,6 @@ class StreamStats:
     connections: int  # connections accepted since the server started
     events: int = 0  # tick and mark lines the scheduler produced
     unheard: int = 0  # of those, produced while no client was connected (neither sent nor dropped)
-
-
-def _default(obj: Any) -> Any:
-    # Mark data may hold numpy scalars or arbitrary objects: never fail a game over a stream.
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return item()
-    return repr(obj)
 
 
 class _Client:
@@ -146,7 +138,7 @@ class LiveStreamServer(SchedulerObserver):
         self._wake_w.setblocking(False)
         self._wake_pending = False
         self._encoder: Encoder | None = None
-        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+        self._dumps = line_encoder()
         self._header: bytes | None = None
         self._stop = threading.Event()
         self._closed = False
@@ -206,7 +198,7 @@ class LiveStreamServer(SchedulerObserver):
             return  # one header per server; a second scheduler needs its own server
         self._encoder = Encoder(info)
         header = self._encoder.header(stream={"status_interval": self._status_interval})
-        self._header = self._dumps(header).encode("utf-8") + b"\n"
+        self._header = self._dumps(header)
         self._last_t = info.start_ns
         self._wake()
 
@@ -219,7 +211,7 @@ class LiveStreamServer(SchedulerObserver):
         if not self._n_clients:
             self._unheard += 1  # nobody listens: skip the encoding altogether
             return
-        self._put(self._dumps(self._encoder.tick(summary)).encode("utf-8") + b"\n")
+        self._put(self._dumps(self._encoder.tick(summary)))
 
     def on_mark(self, tick: int, name: str, t_ns: int, data: dict[str, Any]) -> None:
         if self._encoder is None or self._closed:
@@ -228,7 +220,7 @@ class LiveStreamServer(SchedulerObserver):
         if not self._n_clients:
             self._unheard += 1
             return
-        self._put(self._dumps(Encoder.mark(tick, name, t_ns, data)).encode("utf-8") + b"\n")
+        self._put(self._dumps(Encoder.mark(tick, name, t_ns, data)))
 
     def on_close(self) -> None:
         self.close()
@@ -397,7 +389,7 @@ class LiveStreamServer(SchedulerObserver):
             "rejected": s.rejected,
             "events": s.events,
         }
-        data = self._dumps(line).encode("utf-8") + b"\n"
+        data = self._dumps(line)
         for c in list(self._clients):
             self._enqueue(c, data)
             self._send(sel, c)
@@ -450,7 +442,7 @@ class LiveStreamServer(SchedulerObserver):
         self._fan_out(sel)
         if self._encoder is not None:
             end = Encoder.end(self._ticks, self._dropped_queue + self._dropped_clients)
-            data = self._dumps(end).encode("utf-8") + b"\n"
+            data = self._dumps(end)
             for c in list(self._clients):
                 if c.lines is not None:
                     c.lines.append(data)  # past the bound on purpose: the end line is never dropped
