@@ -432,13 +432,8 @@ class World:
         if spec.type not in arch.type_set:
             raise MissingComponentError(f"{describe(eid)} has no component {spec.name}; use add()")
         vals = spec.values_of(value)
-        one = np.array([idx], dtype=np.int64)
-        for f in spec.fields:
-            col = f.coerce_many(vals[f.name], 1, spec.name)
-            if self._kind[spec.type] == ARCHETYPE:
-                arch.write(np.array([int(self.registry.row_of[idx])], dtype=np.int64), spec.type, f.name, col)
-            else:
-                self._storages[spec.type].scatter(one, f.name, col)
+        cols = {f.name: f.coerce_many(vals[f.name], 1, spec.name) for f in spec.fields}
+        self._write_values(arch, np.array([idx], dtype=np.int64), spec.type, cols)
 
     # -- queries -----------------------------------------------------------------------------------
     def query(
@@ -743,17 +738,24 @@ class World:
         for arch, sel, pos in self._group(idx):
             vals = values if pos is None else {k: v[pos] for k, v in values.items()}
             if ctype in arch.type_set:
-                if in_table:
-                    rows = self.registry.row_of[sel].astype(np.int64)
-                    for name, col in vals.items():
-                        arch.write(rows, ctype, name, col)
-                else:
-                    for name, col in vals.items():
-                        store.scatter(sel, name, col)
+                self._write_values(arch, sel, ctype, vals)
                 continue
             dst = self._edge(arch, ctype, True)
             self._move(sel, arch, dst, {ctype: vals} if in_table else {})
             store.insert(sel, vals)
+
+    def _write_values(
+        self, arch: Archetype, sel: NDArray[np.int64], ctype: type, values: Mapping[str, NDArray[Any]]
+    ) -> None:
+        """Overwrite ``ctype``'s fields for live slots ``sel`` (all in ``arch``, which holds it)."""
+        if self._kind[ctype] == ARCHETYPE:
+            rows = self.registry.row_of[sel].astype(np.int64)
+            for name, col in values.items():
+                arch.write(rows, ctype, name, col)
+        else:
+            store = self._storages[ctype]
+            for name, col in values.items():
+                store.scatter(sel, name, col)
 
     def _remove(self, idx: NDArray[np.int64], ctype: type) -> None:
         if not len(idx):
@@ -778,18 +780,10 @@ class World:
             return 0
         idx = ids & INDEX_MASK
         written = 0
-        in_table = self._kind[ctype] == ARCHETYPE
         for arch, sel, pos in self._group(idx):
             if ctype not in arch.type_set:
                 continue
-            vals = values if pos is None else {k: v[pos] for k, v in values.items()}
-            if in_table:
-                rows = self.registry.row_of[sel].astype(np.int64)
-                for name, col in vals.items():
-                    arch.write(rows, ctype, name, col)
-            else:
-                for name, col in vals.items():
-                    self._storages[ctype].scatter(sel, name, col)
+            self._write_values(arch, sel, ctype, values if pos is None else {k: v[pos] for k, v in values.items()})
             written += len(sel)
         return written
 
