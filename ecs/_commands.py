@@ -306,7 +306,7 @@ class CommandBuffer:
             arr = np.asarray(target)
         except (TypeError, ValueError):
             arr = np.asarray([], dtype=object)
-        if arr.ndim == 1 and (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        if arr.ndim == 1 and (arr.size == 0 or arr.dtype.kind in "iu"):
             return [arr.astype(np.int64, copy=True)]
         if arr.ndim == 1 and arr.dtype == object:
             out: list[Any] = []
@@ -356,7 +356,8 @@ def _batch_values(spec: ComponentSpec, given: Any, count: int, copy: bool = True
             raise FieldValueError(
                 f"component {spec.name} has {len(spec.fields)} fields; pass a mapping of field name to values"
             )
-        given = {spec.fields[0].name: given}
+        f = spec.fields[0]
+        return {f.name: f.coerce_many(given, count, spec.name, copy)}
     unknown = set(given) - set(spec.field_names)
     if unknown:
         raise FieldValueError(f"component {spec.name} has no field(s) {sorted(unknown)}")

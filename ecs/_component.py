@@ -178,6 +178,9 @@ class FieldSpec:
         )
 
 
+_SAME_KIND: dict[tuple[np.dtype[Any], np.dtype[Any]], bool] = {}
+
+
 def _as_array(value: Any, spec: FieldSpec, component: str) -> NDArray[Any]:
     try:
         arr = np.asarray(value)
@@ -185,7 +188,11 @@ def _as_array(value: Any, spec: FieldSpec, component: str) -> NDArray[Any]:
         raise FieldValueError(
             f"component {component}.{spec.name}: cannot convert {type(value).__name__} to {spec.dtype}: {exc}"
         ) from None
-    if arr.dtype == _OBJECT or not np.can_cast(arr.dtype, spec.dtype, casting="same_kind"):
+    castable = _SAME_KIND.get((arr.dtype, spec.dtype))
+    if castable is None:  # np.can_cast costs as much as copying 1k values: ask once per pair
+        castable = arr.dtype != _OBJECT and bool(np.can_cast(arr.dtype, spec.dtype, casting="same_kind"))
+        _SAME_KIND[(arr.dtype, spec.dtype)] = castable
+    if not castable:
         raise FieldValueError(
             f"component {component}.{spec.name}: dtype {arr.dtype} cannot be stored as {spec.dtype} (same_kind casting)"
         )

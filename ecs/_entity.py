@@ -36,6 +36,8 @@ INDEX_MASK: Final = (1 << INDEX_BITS) - 1
 GENERATION_MASK: Final = (1 << 31) - 1
 #: ``location_archetype`` value of a slot that holds no live entity.
 DEAD: Final = -1
+#: ``~(id + one generation) == _NEXT_COMPLEMENT - id``: a freed slot's stored value.
+_NEXT_COMPLEMENT: Final = -(1 << INDEX_BITS) - 1
 
 
 def make_entity(index: int, generation: int) -> EntityID:
@@ -61,16 +63,20 @@ def describe(eid: int) -> str:
 class EntityRegistry:
     """Allocates and recycles entity ids, and records where each live entity is stored.
 
-    Arrays are indexed by slot index and grow geometrically (the registry is small: 12 bytes a
-    slot). Freed slots are reused last-in first-out, which keeps allocation deterministic: the
-    same sequence of spawns and destroys always yields the same ids.
+    Arrays are indexed by slot index and grow geometrically (16 bytes a slot). The id array
+    holds, for a live slot, its id, and for a freed slot the bitwise complement of the id it
+    will hand out next (a negative number, so it never equals an id): checking a whole batch
+    of ids is then one gather and one comparison. Slots never handed out (at or past the
+    high-water mark) are never read, so growing leaves them as untouched zero pages. Freed
+    slots are reused last-in first-out, which keeps allocation deterministic: the same
+    sequence of spawns and destroys always yields the same ids.
     """
 
-    __slots__ = ("_archetype", "_count", "_free", "_free_len", "_generation", "_row", "_size")
+    __slots__ = ("_archetype", "_count", "_free", "_free_len", "_ids", "_row", "_size")
 
     def __init__(self, capacity: int = 1024) -> None:
         capacity = max(16, capacity)
-        self._generation = np.zeros(capacity, dtype=np.uint32)
+        self._ids = np.zeros(capacity, dtype=np.int64)  # never read before a slot is handed out
         self._archetype = np.full(capacity, DEAD, dtype=np.int32)
         self._row = np.zeros(capacity, dtype=np.int32)
         #: Slots ever used (the high-water mark); slots >= _size were never handed out.
@@ -86,7 +92,7 @@ class EntityRegistry:
 
     @property
     def capacity(self) -> int:
-        return int(self._generation.shape[0])
+        return int(self._ids.shape[0])
 
     @property
     def high_water(self) -> int:
@@ -98,9 +104,7 @@ class EntityRegistry:
         if not isinstance(eid, int | np.integer) or eid < 0:
             return False
         idx = int(eid) & INDEX_MASK
-        return (
-            idx < self._size and self._archetype[idx] != DEAD and int(self._generation[idx]) == int(eid) >> INDEX_BITS
-        )
+        return idx < self._size and int(self._ids[idx]) == int(eid)
 
     def alive_mask(self, eids: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Vectorised :meth:`is_alive` for an array of ids."""
@@ -109,22 +113,22 @@ class EntityRegistry:
         inside = idx < self._size
         if not inside.all():
             idx = np.where(inside, idx, 0)
-        # A negative id fails the generation test: its high bits are negative, generations never are.
-        ok: NDArray[np.bool_] = self._generation[idx].astype(np.int64) == (eids >> INDEX_BITS)
-        ok &= self._archetype[idx] != DEAD
-        if not inside.all():
+            ok: NDArray[np.bool_] = self._ids[idx] == eids
             ok &= inside
-        return ok
+            return ok
+        # A negative id never matches: live slots hold non-negative ids.
+        same: NDArray[np.bool_] = self._ids[idx] == eids
+        return same
 
     def live_indices(self, eids: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:
         """Slot indices of the live ids in ``eids`` (in order) and how many were not live.
 
         The fused fast path of :meth:`alive_mask` for applying commands: when every id is in
-        range and alive, which is the usual case, it costs five numpy calls.
+        range and alive, which is the usual case, it costs four numpy calls.
         """
         idx = eids & INDEX_MASK
-        if len(idx) and int(idx.max()) < self._size and int(eids.min()) >= 0:
-            ok = (self._generation[idx] == (eids >> INDEX_BITS)) & (self._archetype[idx] != DEAD)
+        if len(idx) and int(idx.max()) < self._size:
+            ok = self._ids[idx] == eids
             if ok.all():
                 return idx, 0
         else:
@@ -143,17 +147,17 @@ class EntityRegistry:
         return int(self._archetype[index]), int(self._row[index])
 
     def id_of(self, index: int) -> EntityID:
-        """The current id of a slot."""
-        return make_entity(index, int(self._generation[index]))
+        """The current id of a live slot."""
+        return EntityID(int(self._ids[index]))
 
     def ids_of(self, indices: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Vectorised :meth:`id_of`."""
-        return (self._generation[indices].astype(np.int64) << INDEX_BITS) | indices
+        """Vectorised :meth:`id_of` (live slots)."""
+        return self._ids[indices]
 
     def alive_ids(self) -> NDArray[np.int64]:
         """Every live id, sorted by slot index."""
-        idx = np.flatnonzero(self._archetype[: self._size] != DEAD).astype(np.int64)
-        return self.ids_of(idx)
+        ids = self._ids[: self._size]
+        return ids[ids >= 0]
 
     # -- location bookkeeping (used by the world) ------------------------------------------
     @property
@@ -165,6 +169,19 @@ class EntityRegistry:
         return self._row
 
     def set_locations(self, indices: NDArray[np.int64], archetype: int, rows: NDArray[Any]) -> None:
+        """Record where slots live; slots fresh from :meth:`allocate` become alive."""
+        ids = self._ids[indices]
+        self._ids[indices] = np.where(ids < 0, ~ids, ids)
+        self._relocate(indices, archetype, rows)
+
+    def _relocate(self, indices: NDArray[np.int64], archetype: int, rows: NDArray[Any]) -> None:
+        """Record that live slots moved to ``archetype`` at ``rows``."""
+        self._archetype[indices] = archetype
+        self._row[indices] = rows
+
+    def _place(self, indices: NDArray[np.int64], ids: NDArray[np.int64], archetype: int, rows: NDArray[Any]) -> None:
+        """Mark slots from :meth:`_allocate` alive with their ``ids`` in ``archetype`` at ``rows``."""
+        self._ids[indices] = ids
         self._archetype[indices] = archetype
         self._row[indices] = rows
 
@@ -175,19 +192,32 @@ class EntityRegistry:
         The caller must mark them alive with :meth:`set_locations`. Recycled slots come first
         (most recently freed first), then fresh ones.
         """
+        indices, ids = self._allocate(count)
+        self._ids[indices] = ~ids  # not alive until set_locations
+        return indices
+
+    def _allocate(self, count: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """:meth:`allocate`, also returning the ids the slots will carry (for :meth:`_place`)."""
         reuse = min(count, self._free_len)
-        out = np.empty(count, dtype=np.int64)
-        if reuse:
-            out[:reuse] = self._free[self._free_len - reuse : self._free_len][::-1]
-            self._free_len -= reuse
         fresh = count - reuse
-        if fresh:
+        if not fresh:
+            indices = self._free[self._free_len - reuse : self._free_len][::-1].copy()
+            self._free_len -= reuse
+            ids = np.invert(self._ids[indices])
+        else:
+            indices = np.empty(count, dtype=np.int64)
+            if reuse:
+                indices[:reuse] = self._free[self._free_len - reuse : self._free_len][::-1]
+                self._free_len -= reuse
             start = self._size
             self._grow(start + fresh)
-            out[reuse:] = np.arange(start, start + fresh, dtype=np.int64)
+            indices[reuse:] = np.arange(start, start + fresh, dtype=np.int64)
             self._size = start + fresh
+            ids = indices.copy()  # fresh slots: generation 0, id == index
+            if reuse:
+                np.invert(self._ids[indices[:reuse]], out=ids[:reuse])
         self._count += count
-        return out
+        return indices, ids
 
     def allocate_fresh(self, count: int) -> int | None:
         """Reserve ``count`` never-used slots when no freed slot is waiting; return the first.
@@ -203,18 +233,28 @@ class EntityRegistry:
         self._count += count
         return start
 
-    def set_range_locations(self, start: int, count: int, archetype: int, first_row: int) -> None:
-        """Mark slots ``start .. start+count`` alive in ``archetype`` at consecutive rows."""
-        self._archetype[start : start + count] = archetype
-        self._row[start : start + count] = np.arange(first_row, first_row + count, dtype=np.int32)
+    def set_range_locations(self, start: int, ids: NDArray[np.int64], archetype: int, first_row: int) -> None:
+        """Mark fresh slots ``start .. start+len(ids)`` alive (``ids`` equal their indices)."""
+        end = start + len(ids)
+        self._ids[start:end] = ids
+        self._archetype[start:end] = archetype
+        self._row[start:end] = np.arange(first_row, first_row + len(ids), dtype=np.int32)
 
-    def release(self, indices: NDArray[np.int64]) -> None:
-        """Free live slots: bump their generation and push them on the free list."""
+    def release(self, indices: NDArray[np.int64], ids: NDArray[np.int64] | None = None) -> None:
+        """Free live slots: bump their generation and push them on the free list.
+
+        ``ids``, when the caller has them, must be the slots' current ids (saves a gather).
+        """
         n = len(indices)
         if not n:
             return
         self._archetype[indices] = DEAD
-        self._generation[indices] = (self._generation[indices] + 1) & GENERATION_MASK
+        # Store the complement of the next id (same index, generation + 1) in one ufunc call:
+        # ~(id + G) == (-G - 1) - id. Only a generation wrapping past 31 bits comes out >= 0.
+        nxt = np.subtract(_NEXT_COMPLEMENT, self._ids[indices] if ids is None else ids)
+        if int(nxt.max()) >= 0:
+            nxt = np.where(nxt >= 0, np.invert(indices), nxt)  # wrapped: generation 0 again
+        self._ids[indices] = nxt
         need = self._free_len + n
         if need > self._free.shape[0]:
             bigger = np.zeros(max(need, 2 * self._free.shape[0]), dtype=np.int64)
@@ -229,7 +269,13 @@ class EntityRegistry:
         if need <= cap:
             return
         new_cap = max(need, cap + cap // 2)
-        for name, fill in (("_generation", 0), ("_archetype", DEAD), ("_row", 0)):
+        # Slots at or past _size were never handed out: their stored value is never read
+        # (every check tests the index against _size first), so zeros will do, and np.zeros
+        # leaves the memory untouched until a spawn writes it.
+        ids = np.zeros(new_cap, dtype=np.int64)
+        ids[:cap] = self._ids
+        self._ids = ids
+        for name, fill in (("_archetype", DEAD), ("_row", 0)):
             old = getattr(self, name)
             new = np.full(new_cap, fill, dtype=old.dtype)
             new[:cap] = old
@@ -237,9 +283,14 @@ class EntityRegistry:
 
     # -- snapshot support ---------------------------------------------------------------------
     def state(self) -> dict[str, NDArray[Any]]:
-        """Arrays that fully describe the registry (for snapshots)."""
+        """Arrays that fully describe the registry (for snapshots).
+
+        ``generation`` is each slot's generation: the live entity's, or for a free slot the
+        one it will hand out next.
+        """
+        ids = self._ids[: self._size]
         return {
-            "generation": self._generation[: self._size].copy(),
+            "generation": (np.where(ids >= 0, ids, ~ids) >> INDEX_BITS).astype(np.uint32),
             "archetype": self._archetype[: self._size].copy(),
             "row": self._row[: self._size].copy(),
             "free": self._free[: self._free_len].copy(),
@@ -249,15 +300,18 @@ class EntityRegistry:
         """Replace the registry contents with arrays from :meth:`state` (already validated)."""
         size = int(state["generation"].shape[0])
         cap = max(16, size)
-        self._generation = np.zeros(cap, dtype=np.uint32)
         self._archetype = np.full(cap, DEAD, dtype=np.int32)
         self._row = np.zeros(cap, dtype=np.int32)
-        self._generation[:size] = state["generation"]
         self._archetype[:size] = state["archetype"]
         self._row[:size] = state["row"]
+        ids = np.zeros(cap, dtype=np.int64)
+        ids[:size] = (state["generation"].astype(np.int64) << INDEX_BITS) | np.arange(size, dtype=np.int64)
+        dead = self._archetype[:size] == DEAD
+        ids[:size][dead] = ~ids[:size][dead]
+        self._ids = ids
         self._size = size
         free = np.asarray(state["free"], dtype=np.int64)
         self._free = np.zeros(max(64, free.shape[0]), dtype=np.int64)
         self._free[: free.shape[0]] = free
         self._free_len = int(free.shape[0])
-        self._count = int(np.count_nonzero(self._archetype[:size] != DEAD))
+        self._count = int(size - np.count_nonzero(dead))

@@ -855,9 +855,8 @@ def _build(world: World, snap: WorldSnapshot) -> _NewState:
         spec = world.spec(ctype)
         kind = world.storage_kind(ctype)
         if kind == _ARCHETYPE:
-            table_store = ArchetypeStorage(spec, world._locate)
-            table_store.insert(np.flatnonzero(_membership(archs, ctype)[aid]), {})  # counts its holders
-            storages[ctype] = table_store
+            # counts its holders from the world's tables, which restore replaces in place
+            storages[ctype] = ArchetypeStorage(spec, world._locate, lambda: world._archetypes)
             continue
         try:
             store = world._factories[kind](spec)

@@ -139,7 +139,8 @@ class World:
         self._locked_by: str | None = None
         # Rows freed by destroys inside one World.apply, per archetype id: spawns later in the
         # same buffer fill them; the rest are compacted before any other kind of change.
-        self._holes: dict[int, list[NDArray[np.int64]]] = {}
+        # rows destroys left empty, per archetype: ascending int32 parts (see _destroy)
+        self._holes: dict[int, list[NDArray[np.integer[Any]]]] = {}
         self._root = self._archetype_for(frozenset())
         for ctype in components:
             self.register_component(ctype)
@@ -182,7 +183,7 @@ class World:
                 f"({other.__module__} and {ctype.__module__}); names must be unique in a world"
             )
         if kind == ARCHETYPE:
-            store: ComponentStorage = ArchetypeStorage(spec, self._locate)
+            store: ComponentStorage = ArchetypeStorage(spec, self._locate, lambda: self._archetypes)
         else:
             factory = self._factories.get(kind)
             if factory is None:
@@ -532,10 +533,13 @@ class World:
                 stats.spawned += cmd[2]
                 stats.commands += 1
             elif kind == DESTROY:
-                idx, stale = self._resolve(cmd[2], unique=True)
-                self._destroy(idx, defer=True)
-                stats.destroyed += len(idx)
-                stats.stale += stale
+                ids = self._target_ids(cmd[2])
+                idx, stale = self.registry.live_indices(ids)
+                # with nothing stale the targets are exactly the slots' current ids; repeats
+                # are found (and counted as stale) by _destroy
+                repeats = self._destroy(idx, defer=True, ids=None if stale else ids)
+                stats.destroyed += len(idx) - repeats
+                stats.stale += stale + repeats
                 stats.commands += len(cmd[2])
             elif kind == ADD:
                 self._compact()  # moving rows between tables needs dense tables
@@ -564,15 +568,7 @@ class World:
         With ``keep``, the result has one entry per target (-1 where stale), for commands
         whose values are aligned with their targets.
         """
-        arrays = []
-        for p in parts:
-            if isinstance(p, PendingEntity):
-                arrays.append(np.array([p.entity if p.entity is not None else -1], dtype=np.int64))
-            elif isinstance(p, PendingBatch):
-                arrays.append(p.entities if p.entities is not None else np.full(p.count, -1, dtype=np.int64))
-            else:
-                arrays.append(p)
-        ids = np.concatenate(arrays) if len(arrays) != 1 else arrays[0]
+        ids = self._target_ids(parts)
         if not len(ids):
             return _EMPTY_IDS, 0
         if keep:
@@ -587,6 +583,21 @@ class World:
                 stale += len(idx) - len(first)  # the repeats find the entity already gone
                 idx = idx[np.sort(first)]
         return idx, stale
+
+    @staticmethod
+    def _target_ids(parts: list[Any]) -> NDArray[np.int64]:
+        """One id array from a command's target parts (-1 for a pending entity never spawned)."""
+        arrays = []
+        for p in parts:
+            if isinstance(p, PendingEntity):
+                arrays.append(np.array([p.entity if p.entity is not None else -1], dtype=np.int64))
+            elif isinstance(p, PendingBatch):
+                arrays.append(p.entities if p.entities is not None else np.full(p.count, -1, dtype=np.int64))
+            else:
+                arrays.append(p)
+        if len(arrays) == 1:
+            return arrays[0]
+        return np.concatenate(arrays) if arrays else _EMPTY_IDS
 
     # -- vectorised structural core ------------------------------------------------------------
     def _apply_spawn_run(
@@ -628,13 +639,12 @@ class World:
             ids = np.arange(fresh, fresh + count, dtype=np.int64)
             indices = ids
             start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
-            reg.set_range_locations(fresh, count, arch.id, start)
+            reg.set_range_locations(fresh, ids, arch.id, start)
         else:
-            indices = reg.allocate(count)
-            ids = reg.ids_of(indices)
+            indices, ids = reg._allocate(count)
             start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
-            reg.set_locations(indices, arch.id, np.arange(start, start + count, dtype=np.int32))
-        for t in types:
+            reg._place(indices, ids, arch.id, np.arange(start, start + count, dtype=np.int32))
+        for t in arch.side_types:
             self._storages[t].insert(indices, values[t])
         return ids
 
@@ -648,22 +658,21 @@ class World:
         """Spawn ``count`` entities, the first ones into rows destroys in this buffer freed."""
         reg = self.registry
         parts = self._holes.pop(arch.id)
-        holes = np.sort(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        holes = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))  # each part is ascending
         k = min(len(holes), count)
         if k < len(holes):
             self._holes[arch.id] = [holes[k:]]
-        indices = reg.allocate(count)
-        ids = reg.ids_of(indices)
-        stored = {s.type: values[s.type] for s in arch.stored}
+        indices, ids = reg._allocate(count)
         if k == count:
-            arch.fill(holes[:k], ids, stored)
-            reg.set_locations(indices, arch.id, holes[:k])
+            arch.fill(holes[:k], ids, values)
+            reg._place(indices, ids, arch.id, holes[:k])
         else:
+            stored = {s.type: values[s.type] for s in arch.stored}
             arch.fill(holes[:k], ids[:k], {t: {f: v[:k] for f, v in cols.items()} for t, cols in stored.items()})
             start = arch.append(ids[k:], {t: {f: v[k:] for f, v in cols.items()} for t, cols in stored.items()})
-            reg.set_locations(indices[:k], arch.id, holes[:k])
-            reg.set_locations(indices[k:], arch.id, np.arange(start, start + count - k, dtype=np.int32))
-        for t in types:
+            reg._place(indices[:k], ids[:k], arch.id, holes[:k])
+            reg._place(indices[k:], ids[k:], arch.id, np.arange(start, start + count - k, dtype=np.int32))
+        for t in arch.side_types:
             self._storages[t].insert(indices, values[t])
         return ids
 
@@ -679,22 +688,40 @@ class World:
             out.append((self._archetypes[aid], idx[pos], pos))
         return out
 
-    def _destroy(self, idx: NDArray[np.int64], defer: bool = False) -> None:
-        """Destroy live slots; with ``defer`` their rows stay as holes until :meth:`_compact`."""
+    def _destroy(self, idx: NDArray[np.int64], defer: bool = False, ids: NDArray[np.int64] | None = None) -> int:
+        """Destroy live slots; with ``defer`` their rows stay as holes until :meth:`_compact`.
+
+        ``ids``, when known, are the slots' current ids. A slot listed twice is destroyed
+        once; returns how many repeats there were (commands count them as stale: the entity
+        is already gone when they come).
+        """
         if not len(idx):
-            return
+            return 0
         reg = self.registry
+        parts = []
         for arch, sel, _ in self._group(idx):
-            rows = reg.row_of[sel].astype(np.int64)
+            rows = reg.row_of[sel]
+            # Holes must be ascending; rows usually are (ids come from a query), and strictly
+            # ascending rows also prove there is no repeat, without a sort.
+            if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():
+                rows = np.sort(rows)
+                if (rows[1:] == rows[:-1]).any():
+                    # Keep first occurrences, so tables change in a deterministic order.
+                    _, first = np.unique(idx, return_index=True)
+                    unique = idx[np.sort(first)]
+                    return self._destroy(unique, defer) + len(idx) - len(unique)
+            parts.append((arch, sel, rows))
+        for arch, sel, rows in parts:
             if defer:
                 self._holes.setdefault(arch.id, []).append(rows)
             else:
                 moved, new_rows = arch.swap_remove(rows)
                 if len(moved):
                     reg.row_of[moved & INDEX_MASK] = new_rows
-            for t in arch.types:
+            for t in arch.side_types:
                 self._storages[t].remove(sel)
-        reg.release(idx)
+        reg.release(idx, ids)
+        return 0
 
     def _compact(self) -> None:
         """Close the holes destroys left: move each table's tail into them (swap remove)."""
@@ -721,7 +748,7 @@ class World:
         moved, new_rows = src.swap_remove(rows)
         if len(moved):
             reg.row_of[moved & INDEX_MASK] = new_rows
-        reg.set_locations(sel, dst.id, np.arange(start, start + len(sel), dtype=np.int32))
+        reg._relocate(sel, dst.id, np.arange(start, start + len(sel), dtype=np.int32))
 
     def _add(self, idx: NDArray[np.int64], ctype: type, values: Mapping[str, NDArray[Any]]) -> None:
         if not len(idx):

@@ -192,3 +192,25 @@ def test_spawns_fill_the_rows_destroys_freed_in_the_same_buffer() -> None:
     assert survivors
     for e in survivors[:-1]:
         assert w.get(e, Health).hp == e & 0xFFFFFFFF  # untouched rows kept their values
+
+
+@pytest.mark.parametrize("order", ["ascending", "shuffled"])
+def test_a_destroy_listing_entities_in_any_order_with_repeats_destroys_each_once(order: str) -> None:
+    w = ecs.World(components=[Position, Health], chunk_rows=16)
+    ids = w.spawn_batch(40, {Position: {"xy": np.arange(80.0).reshape(40, 2)}, Health: np.arange(40)})
+    targets = ids[5:25].copy()
+    if order == "shuffled":
+        np.random.default_rng(3).shuffle(targets)
+    targets = np.concatenate([targets, targets[:4]])  # four repeats
+    buf = w.commands()
+    buf.destroy(targets)
+    batch = buf.spawn_batch(7, {Position: (1.0, 1.0), Health: 7})
+    stats = w.apply(buf)
+    assert (stats.destroyed, stats.stale, stats.spawned) == (20, 4, 7)
+    assert len(w) == 27 and len(w.storage(Health)) == 27
+    alive = [w.is_alive(e) for e in ids.tolist()]
+    assert alive == [True] * 5 + [False] * 20 + [True] * 15
+    for e in ids[25:].tolist():
+        assert w.get(e, Health).hp == e & 0xFFFFFFFF  # survivors kept their own values
+    assert batch.entities is not None
+    assert [w.get(e, Health).hp for e in batch.entities.tolist()] == [7] * 7

@@ -66,3 +66,20 @@ def test_state_round_trips_through_load_state() -> None:
     assert len(copy) == len(reg) == 8
     assert copy.allocate(2).tolist() == reg.allocate(2).tolist()
     assert copy.alive_ids().tolist() == reg.alive_ids().tolist()
+
+
+def test_a_generation_wraps_to_zero_after_two_to_the_31_reuses() -> None:
+    reg = ecs.EntityRegistry()
+    idx = reg.allocate(2)
+    reg.set_locations(idx, 0, np.arange(2))
+    state = reg.state()
+    state["generation"][1] = (1 << 31) - 1  # slot 1 has been reused as often as 31 bits allow
+    reg.load_state(state)
+    last = reg.id_of(1)
+    assert entity_generation(last) == (1 << 31) - 1 and reg.is_alive(last)
+    reg.release(np.array([1, 0]))
+    assert not reg.is_alive(last) and len(reg) == 0
+    again = reg.allocate(2)
+    reg.set_locations(again, 0, np.arange(2))
+    assert reg.alive_ids().tolist() == [make_entity(0, 1), make_entity(1, 0)]  # slot order
+    assert not reg.is_alive(last) and reg.state()["generation"].tolist() == [1, 0]

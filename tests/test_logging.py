@@ -221,7 +221,7 @@ def test_json_lines_are_single_valid_json_objects_for_any_text(msg: str, extra: 
     doc = json.loads(line)
     assert doc["short_message"] == msg
     for k, v in extra.items():
-        assert doc["_" + k] == v
+        assert doc["_id_" if k == "id" else "_" + k] == v  # GELF reserves _id
 
 
 # -- key=value -----------------------------------------------------------------------------------------

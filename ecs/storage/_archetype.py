@@ -19,7 +19,7 @@ the table size. Row numbers are global to the table: row ``r`` lives in chunk
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, final
 
 import numpy as np
@@ -36,7 +36,7 @@ _MIN_ROWS: Final = 16
 Columns = dict[type, dict[str, NDArray[Any]]]
 
 
-def _run(local: NDArray[np.int64]) -> Any:
+def _run(local: NDArray[np.integer[Any]]) -> Any:
     """A slice when ascending unique rows are contiguous, else the rows themselves."""
     first = int(local[0])
     if int(local[-1]) - first == len(local) - 1:
@@ -76,7 +76,7 @@ class Archetype:
     what queries match on); ``stored`` lists the ones whose values live in this table.
     """
 
-    __slots__ = ("_has_objects", "chunk_rows", "chunks", "id", "length", "stored", "type_set", "types")
+    __slots__ = ("_has_objects", "chunk_rows", "chunks", "id", "length", "side_types", "stored", "type_set", "types")
 
     def __init__(
         self,
@@ -89,6 +89,9 @@ class Archetype:
         self.types = types
         self.type_set = frozenset(types)
         self.stored = stored
+        in_table = {spec.type for spec in stored}
+        #: Member types whose values live outside this table (dense, sparse, custom storages).
+        self.side_types = tuple(t for t in types if t not in in_table)
         self.chunk_rows = chunk_rows
         self.chunks: list[Chunk] = []
         self.length = 0
@@ -195,7 +198,7 @@ class Archetype:
         return start
 
     def fill(
-        self, rows: NDArray[np.int64], ids: NDArray[np.int64], values: Mapping[type, Mapping[str, NDArray[Any]]]
+        self, rows: NDArray[np.integer[Any]], ids: NDArray[np.int64], values: Mapping[type, Mapping[str, NDArray[Any]]]
     ) -> None:
         """Write whole rows (ids and every stored field) at existing ascending ``rows``.
 
@@ -242,7 +245,7 @@ class Archetype:
         """Every stored field at the given rows (for moving entities to another table)."""
         return {s.type: {f.name: self.read(rows, s.type, f.name) for f in s.fields} for s in self.stored}
 
-    def _split_sorted(self, rows: NDArray[np.int64]) -> list[tuple[int, slice, Any]]:
+    def _split_sorted(self, rows: NDArray[np.integer[Any]]) -> list[tuple[int, slice, Any]]:
         """:meth:`_split` for ascending unique rows, by binary search.
 
         Local rows that form a contiguous run come back as a slice, so copying them is a
@@ -256,7 +259,7 @@ class Archetype:
         k0 = 0 if single else int(rows[0]) // c
         k1 = 0 if single else int(rows[-1]) // c
         if k0 == k1:
-            return [(k0, slice(None), _run(rows - k0 * c))]
+            return [(k0, slice(None), _run(rows - k0 * c if k0 else rows))]
         cuts = np.searchsorted(rows, np.arange(k0 + 1, k1 + 1, dtype=np.int64) * c)
         out: list[tuple[int, slice, Any]] = []
         lo = 0
@@ -266,7 +269,7 @@ class Archetype:
             lo = hi
         return out
 
-    def _copy_rows(self, src: NDArray[np.int64], dst: NDArray[np.int64]) -> NDArray[np.int64]:
+    def _copy_rows(self, src: NDArray[np.integer[Any]], dst: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
         """Copy every column from rows ``src`` to rows ``dst`` (both ascending, same length).
 
         Returns the ids of the moved entities.
@@ -300,7 +303,7 @@ class Archetype:
                 moved = vals
         return moved
 
-    def swap_remove(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def swap_remove(self, rows: NDArray[np.integer[Any]]) -> tuple[NDArray[np.int64], NDArray[np.integer[Any]]]:
         """Remove rows by moving the last rows into the holes.
 
         Returns ``(moved_ids, new_rows)``: entities that changed row and where they are now,
@@ -352,10 +355,15 @@ class ArchetypeStorage:
 
     kind = "archetype"
 
-    def __init__(self, spec: ComponentSpec, locate: Any) -> None:
+    def __init__(
+        self, spec: ComponentSpec, locate: Any, tables: Callable[[], Iterable[Archetype]] | None = None
+    ) -> None:
         self.spec = spec
         # locate(indices) -> list of (archetype, rows, positions); supplied by the world.
         self._locate = locate
+        # tables() -> the world's archetypes: when given, the holder count is read from the
+        # tables, and the world skips calling insert/remove (two calls per spawn or destroy).
+        self._tables = tables
         self._count = 0
 
     def insert(self, indices: NDArray[np.int64], values: Mapping[str, NDArray[Any]]) -> None:
@@ -383,4 +391,7 @@ class ArchetypeStorage:
         return out
 
     def __len__(self) -> int:
+        if self._tables is not None:
+            t = self.spec.type
+            return sum(a.length for a in self._tables() if t in a.type_set)
         return self._count
