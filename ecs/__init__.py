@@ -111,6 +111,7 @@ from .scheduler import Mode as Mode
 from .scheduler import Plugin as Plugin
 from .scheduler import Scheduler as Scheduler
 from .scheduler import SchedulerBuilder as SchedulerBuilder
+from .scheduler import SystemSampling as SystemSampling
 from .scheduler import Time as Time
 from .scheduler import WorkGroup as WorkGroup
 
@@ -169,6 +170,7 @@ __all__ = [
     "System",
     "SystemDescriptor",
     "SystemInfo",
+    "SystemSampling",
     "SystemTimes",
     "SystemTiming",
     "TickError",

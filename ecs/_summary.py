@@ -19,8 +19,8 @@ nanoseconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, final, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, final, overload
 
 if TYPE_CHECKING:
     from .scheduler._types import GroupResult
@@ -84,6 +84,8 @@ class SchedulerInfo:
     workers: int
     clock: str
     start_ns: int
+    #: (every, above_ns) of the scheduler's :class:`~ecs.SystemSampling`; (1, 0) = every tick
+    system_sampling: tuple[int, int] = (1, 0)
 
 
 class SystemTiming(NamedTuple):
@@ -220,24 +222,132 @@ class PhaseSummary(NamedTuple):
         return self.end_ns - self.start_ns
 
 
-@dataclass(frozen=True, slots=True)
-class TickSummary:
-    """One whole tick."""
+#: Field order of a group record: how the scheduler keeps a group run when no observer asked
+#: for per-group callbacks, and (the same array) the ``groups`` records of a trace's tick
+#: lines. ``TickSummary.groups`` expands records into :class:`GroupSummary` objects on first
+#: access, and the trace encoder writes them as they are: building a 19-field object per group
+#: per tick would cost more than running ten trivial systems.
+GROUP_FIELDS: Final = (
+    "group",  # index into SchedulerInfo.groups (= header.groups)
+    "tick",  # the tick it ran for (differs from the enclosing tick for late async merges)
+    "start",
+    "end",
+    "result",  # GroupResult code: its position in the enum (= header.results)
+    "entities",  # rows its queries matched
+    "commands",  # commands it recorded
+    "queue_wait",  # async: ns between dispatch and a worker starting it, else 0
+    "run",  # ns it ran
+    "queue_depth",  # async: pool tasks ahead of it at dispatch, else 0
+    "worker",  # async: worker number, else -1
+    "flags",  # bit 0 retried, bit 1 late (merged in a later tick)
+)
+GROUP_RETRIED: Final = 1
+GROUP_LATE: Final = 2
 
-    tick: int
-    start_ns: int
-    end_ns: int
-    dt: float
-    entities: int
-    groups: tuple[GroupSummary, ...]
-    phases: tuple[PhaseSummary, ...]
-    queue_depths: dict[str, int] = field(default_factory=dict)
-    in_flight: tuple[str, ...] = ()
-    aborted: bool = False
+
+@final
+class TickSummary:
+    """One whole tick.
+
+    ``groups`` is built on first access from compact records (see ``GROUP_FIELDS``), so an
+    observer that never looks at the groups does not pay for their objects.
+    """
+
+    __slots__ = (
+        "_extras",
+        "_group_info",
+        "_groups",
+        "_items",
+        "aborted",
+        "dt",
+        "end_ns",
+        "entities",
+        "in_flight",
+        "phases",
+        "queue_depths",
+        "start_ns",
+        "tick",
+    )
+
+    def __init__(
+        self,
+        tick: int,
+        start_ns: int,
+        end_ns: int,
+        dt: float,
+        entities: int,
+        groups: Sequence[GroupSummary | tuple[int, ...]],
+        phases: tuple[PhaseSummary, ...],
+        queue_depths: dict[str, int] | None = None,
+        in_flight: tuple[str, ...] = (),
+        aborted: bool = False,
+        group_info: tuple[GroupInfo, ...] = (),
+        extras: dict[int, tuple[SystemTimes | None, str | None, str | None]] | None = None,
+    ) -> None:
+        self.tick = tick
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.dt = dt
+        self.entities = entities
+        self.phases = phases
+        self.queue_depths = {} if queue_depths is None else queue_depths
+        self.in_flight = in_flight
+        self.aborted = aborted
+        # Items are GroupSummary objects or GROUP_FIELDS records; a record's systems, error
+        # and failing system, when it has any, are in _extras under its position.
+        self._items = groups
+        self._extras = extras if extras is not None else {}
+        self._group_info = group_info
+        self._groups: tuple[GroupSummary, ...] | None = None
+
+    @property
+    def groups(self) -> tuple[GroupSummary, ...]:
+        """What each work group did this tick, in the order they were reported."""
+        if self._groups is None:
+            self._groups = tuple(
+                item if isinstance(item, GroupSummary) else self._expand(pos, item)
+                for pos, item in enumerate(self._items)
+            )
+        return self._groups
+
+    def _expand(self, pos: int, r: tuple[int, ...]) -> GroupSummary:
+        from .scheduler._types import GroupResult
+
+        info = self._group_info[r[0]]
+        timings, error, error_system = self._extras.get(pos, (None, None, None))
+        flags = r[11]
+        return GroupSummary(
+            r[1],
+            info.name,
+            info.mode,
+            r[2],
+            r[3],
+            list(GroupResult)[r[4]],
+            timings if timings is not None else (),
+            error,
+            error_system,
+            info.reads,
+            info.writes,
+            r[5],
+            r[6],
+            bool(flags & GROUP_RETRIED),
+            r[7],
+            r[8],
+            r[9],
+            None if r[10] < 0 else r[10],
+            bool(flags & GROUP_LATE),
+        )
 
     @property
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
+
+    def __repr__(self) -> str:
+        return (
+            f"TickSummary(tick={self.tick}, start_ns={self.start_ns}, end_ns={self.end_ns}, dt={self.dt}, "
+            f"entities={self.entities}, groups={self.groups!r}, phases={self.phases!r}, "
+            f"queue_depths={self.queue_depths!r}, in_flight={self.in_flight!r}, aborted={self.aborted})"
+        )
 
 
 class SchedulerObserver:

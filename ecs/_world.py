@@ -840,7 +840,7 @@ class World:
         """Bytes held by tables, side storages and the registry (numpy buffers only)."""
         total = sum(a.nbytes() for a in self._archetypes)
         reg = self.registry
-        total += reg.archetype_of.nbytes + reg.row_of.nbytes + reg.capacity * 4
+        total += reg.archetype_of.nbytes + reg.row_of.nbytes + reg.capacity * 8  # + the id array
         for store in self._storages.values():
             nbytes = getattr(store, "nbytes", None)
             if callable(nbytes):

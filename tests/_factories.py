@@ -96,7 +96,8 @@ def create_scheduler(
     that tick until ``HOLD`` is set (a test can then look at a run in progress).
     """
     world = make_world(seed, entities)
-    b = ecs.SchedulerBuilder(world, clock=clock, workers=workers)
+    # every system of every tick timed: tests read per-system records (sampling is tested apart)
+    b = ecs.SchedulerBuilder(world, clock=clock, workers=workers, system_sampling=ecs.SystemSampling(every=1))
     b.add_group("physics", [move, bounce])
     b.add_group("spawn", [spawner], priority=5)
     policy = ecs.ErrorPolicy.ABORT if abort else ecs.ErrorPolicy.CONTINUE

@@ -93,7 +93,7 @@ def test_group_intervals_skip_ticks_and_report_it(interval: ecs.Interval, ran_on
 
 def test_system_intervals_inside_a_group() -> None:
     log: list[str] = []
-    b = ecs.SchedulerBuilder(make_world())
+    b = ecs.SchedulerBuilder(make_world(), system_sampling=ecs.SystemSampling(every=1))
     b.add_group("g", [logging_system("every", log), logging_system("third", log, interval=ecs.Interval(ticks=3))])
     rec = Recorder()
     b.add_observer(rec)

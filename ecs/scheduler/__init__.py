@@ -9,6 +9,7 @@ from ._scheduler import Scheduler as Scheduler
 from ._types import ErrorPolicy as ErrorPolicy
 from ._types import GroupResult as GroupResult
 from ._types import Mode as Mode
+from ._types import SystemSampling as SystemSampling
 from ._types import Time as Time
 from ._types import WorkGroup as WorkGroup
 
@@ -22,6 +23,7 @@ __all__ = [
     "Plugin",
     "Scheduler",
     "SchedulerBuilder",
+    "SystemSampling",
     "Time",
     "WorkGroup",
 ]

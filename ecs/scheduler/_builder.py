@@ -42,7 +42,7 @@ from .._errors import (
 )
 from .._summary import SchedulerObserver
 from .._system import Interval, System, SystemDescriptor
-from ._types import DEFAULT_TIMEOUT, ErrorPolicy, Mode, Time, WorkGroup
+from ._types import DEFAULT_TIMEOUT, ErrorPolicy, Mode, SystemSampling, Time, WorkGroup
 
 if TYPE_CHECKING:
     from .._world import World
@@ -124,10 +124,19 @@ def _name(t: type) -> str:
 class SchedulerBuilder:
     """Collects a scheduler description; :meth:`build` validates it (see module docstring)."""
 
-    def __init__(self, world: World, *, clock: Clock | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        clock: Clock | None = None,
+        workers: int | None = None,
+        system_sampling: SystemSampling | None = None,
+    ) -> None:
         self.world = world
         self.clock: Clock = clock if clock is not None else MonotonicClock()
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        #: When observed runs time each system (see :class:`~ecs.SystemSampling`).
+        self.system_sampling = system_sampling if system_sampling is not None else SystemSampling()
         self._groups: list[dict[str, Any]] = []
         self._hooks: dict[str, list[Hook]] = {k: [] for k in HOOK_KINDS}
         self._observers: list[SchedulerObserver] = []
@@ -337,6 +346,7 @@ class SchedulerBuilder:
             workers=self.workers,
             hooks={k: tuple(v) for k, v in self._hooks.items()},
             observers=tuple(self._observers),
+            system_sampling=self.system_sampling,
         )
 
 

@@ -39,6 +39,7 @@ from .._clock import MonotonicClock
 from .._commands import ApplyStats, CommandBuffer
 from .._errors import EcsError, TickError
 from .._summary import (
+    GROUP_RETRIED,
     ComponentInfo,
     GroupInfo,
     GroupSummary,
@@ -52,7 +53,7 @@ from .._summary import (
 from .._system import ExecutionContext, FunctionSystem, Interval, TickState
 from ._frozen import FrozenView
 from ._pool import Task, WorkerPool
-from ._types import ErrorPolicy, GroupResult, Time
+from ._types import ErrorPolicy, GroupResult, SystemSampling, Time
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -68,6 +69,8 @@ _OK: Final = 0
 _ERR: Final = 1
 _SKIPPED: Final = 2
 _RESULT_NAMES: Final = {r: r.value for r in GroupResult}
+#: GroupResult -> its code in group records (position in the enum; the trace's results table)
+_CODE: Final = {r: i for i, r in enumerate(GroupResult)}
 
 
 @dataclass(slots=True)
@@ -150,11 +153,16 @@ class _Runtime:
         "dispatch_ns",
         "dispatch_tick",
         "entries",
+        "force_timed",
+        "heavy_ns",
+        "index",
+        "last_ns",
         "last_tick",
         "last_time",
         "mode",
         "names",
         "outcome",
+        "phase",
         "plan",
         "queue_depth",
         "state",
@@ -190,6 +198,14 @@ class _Runtime:
         self.dispatch_ns = 0
         self.deadline = 0.0
         self.queue_depth = 0
+        self.index = plan.index  # position in SchedulerInfo.groups
+        # system sampling (see Scheduler.system_sampling): last run's duration, the duration
+        # from which every run is timed, this group's tick in each sampling period, and
+        # whether the next run must be timed (the first run, or the last one failed untimed)
+        self.last_ns = 0
+        self.heavy_ns = 0
+        self.phase = 0
+        self.force_timed = True
 
 
 class Scheduler:
@@ -209,6 +225,7 @@ class Scheduler:
         workers: int,
         hooks: Mapping[str, tuple[Hook, ...]],
         observers: tuple[SchedulerObserver, ...] = (),
+        system_sampling: SystemSampling | None = None,
     ) -> None:
         self.world = world
         self.plan = plan
@@ -218,6 +235,13 @@ class Scheduler:
         self.workers = workers
         self._hooks = hooks
         self._observers: list[SchedulerObserver] = []
+        # Bound methods of the observers that override each callback: an observer pays only
+        # for what it listens to (see _subscribe).
+        self._tick_start_obs: list[Callable[[int, int], None]] = []
+        self._group_obs: list[Callable[[GroupSummary], None]] = []
+        self._phase_obs: list[Callable[[PhaseSummary], None]] = []
+        self._tick_obs: list[Callable[[TickSummary], None]] = []
+        self._observing = False
         self._state = TickState()
         self._runtimes = [_Runtime(g, world, self._state) for g in plan.groups]
         self._sync = [r for r in self._runtimes if not r.plan.is_async]
@@ -237,8 +261,32 @@ class Scheduler:
         self._start_ns = self._now()
         self._info: SchedulerInfo | None = None
         world.add_resource(Time(), Time)
+        self._every = 1
+        self.system_sampling = system_sampling if system_sampling is not None else SystemSampling()
         for obs in observers:
             self.add_observer(obs)
+
+    @property
+    def system_sampling(self) -> SystemSampling:
+        """When observed runs time each system (see :class:`~ecs.SystemSampling`); settable."""
+        return self._sampling
+
+    @system_sampling.setter
+    def system_sampling(self, sampling: SystemSampling) -> None:
+        if not isinstance(sampling, SystemSampling):
+            raise EcsError(f"system_sampling must be an ecs.SystemSampling, got {sampling!r}")
+        self._sampling = sampling
+        self._every = sampling.every
+        above_ns = round(sampling.above_us * 1000)
+        for rt in self._runtimes:
+            rt.heavy_ns = above_ns * max(1, len(rt.entries))
+            rt.phase = rt.index % sampling.every
+        self._info = None  # the header states the policy
+
+    def _timed(self, rt: _Runtime, tick: int) -> bool:
+        """Whether this run of ``rt`` times each system (observed runs; inlined in _steps)."""
+        every = self._every
+        return every == 1 or rt.last_ns >= rt.heavy_ns or tick % every == rt.phase or rt.force_timed
 
     def set_time(self, tick: int, elapsed: float) -> None:
         """Move the scheduler's tick counter and game time, for rollback and replays.
@@ -287,11 +335,25 @@ class Scheduler:
     def add_observer(self, observer: SchedulerObserver) -> None:
         """Attach an observer; it receives the header (``on_start``) immediately."""
         self._observers.append(observer)
+        self._subscribe()
         observer.on_start(self.info)
 
     def remove_observer(self, observer: SchedulerObserver) -> None:
         self._observers.remove(observer)
+        self._subscribe()
         observer.on_close()
+
+    def _subscribe(self) -> None:
+        def overriding(name: str) -> list[Any]:
+            base = getattr(SchedulerObserver, name)
+            return [getattr(o, name) for o in self._observers if getattr(type(o), name, None) is not base]
+
+        self._tick_start_obs = overriding("on_tick_start")
+        self._group_obs = overriding("on_group")
+        self._phase_obs = overriding("on_phase")
+        self._tick_obs = overriding("on_tick")
+        # on_start, on_mark and on_close alone need no summaries
+        self._observing = bool(self._group_obs or self._phase_obs or self._tick_obs)
 
     @property
     def observers(self) -> tuple[SchedulerObserver, ...]:
@@ -354,6 +416,7 @@ class Scheduler:
                 workers=self.workers,
                 clock=type(self.clock).__name__,
                 start_ns=self._start_ns,
+                system_sampling=(self._sampling.every, round(self._sampling.above_us * 1000)),
             )
         return self._info
 
@@ -414,7 +477,7 @@ class Scheduler:
     def _steps(self, dt: float | None, results: dict[str, GroupResult]) -> Iterator[str]:
         if self._closed:
             raise EcsError("this scheduler is closed")
-        observing = bool(self._observers)
+        observing = self._observing
         t0 = self._now()
         if dt is None:
             dt = 0.0 if self._last_tick_ns is None else (t0 - self._last_tick_ns) / 1e9
@@ -426,12 +489,14 @@ class Scheduler:
         st.elapsed = self.elapsed
         world = self.world
         world._resources[Time] = Time(dt, tick, self.elapsed)
-        groups: list[GroupSummary] = []
+        groups: list[Any] = []  # GroupSummary objects or GROUP_FIELDS records
+        extras: dict[int, Any] = {}  # a record's (systems, error, error_system), by position
         phases: list[PhaseSummary] = []
+        every = self._every
+        per_group = bool(self._group_obs)  # someone wants GroupSummary objects right away
 
-        if observing:
-            for obs in self._observers:
-                obs.on_tick_start(tick, t0)
+        for on_tick_start in self._tick_start_obs:
+            on_tick_start(tick, t0)
         self._hook("pre_tick", tick, phases, observing)
         yield "pre_tick"
 
@@ -470,19 +535,34 @@ class Scheduler:
             rt.last_tick = tick
             mark = (len(rt.buffer._cmds), rt.buffer._last_size)
             world.lock(g.name)
+            # Observed runs time each system per the sampling policy (see SystemSampling).
+            timed = observing and (
+                every == 1 or rt.last_ns >= rt.heavy_ns or tick % every == rt.phase or rt.force_timed
+            )
             try:
-                out = self._run_systems(rt, tick, self.elapsed, observing)
+                out = self._run_systems(rt, tick, self.elapsed, timed)
             finally:
                 world.lock(None)
             result = self._result_of(rt, out)
             results[g.name] = result
             if observing:
-                groups.append(self._group_summary(rt, tick, out, result, len(rt.buffer)))
+                if per_group:
+                    groups.append(self._group_summary(rt, tick, out, result, len(rt.buffer)))
+                else:  # a GROUP_FIELDS record, expanded only if someone asks for it
+                    s0, e0 = out.start_ns, out.end_ns
+                    # (identity tests first: hashing an Enum member runs Python code)
+                    groups.append(
+                        (rt.index, tick, s0, e0, 0 if result is _EXECUTED else _CODE[result], out.matched,
+                         len(rt.buffer) if rt.buffer._cmds and not out.abort else 0,
+                         0, e0 - s0, 0, -1, GROUP_RETRIED if out.retried else 0)
+                    )  # fmt: skip
+                    if out.timings is not None or out.error is not None:
+                        extras[len(groups) - 1] = (out.timings, out.error, out.error_system)
             if out.abort:
                 # Drop this group's commands, keep the finished groups' ones, then raise.
                 rt.buffer._truncate(*mark)
                 self._flush_sync(tick, phases, observing)
-                self._finish(tick, t0, dt, groups, phases, observing, aborted=True)
+                self._finish(tick, t0, dt, groups, phases, observing, aborted=True, extras=extras)
                 assert out.exception is not None
                 raise TickError(g.name, out.error_system or "?", out.exception, tick) from out.exception
             yield g.name
@@ -518,13 +598,13 @@ class Scheduler:
         self._phase("flush", tick, p0, stats, phases, observing)
         yield "flush"
         if abort is not None:
-            self._finish(tick, t0, dt, groups, phases, observing, aborted=True)
+            self._finish(tick, t0, dt, groups, phases, observing, aborted=True, extras=extras)
             raise abort from abort.original
 
         self._hook("maintenance", tick, phases, observing)
         yield "maintenance"
         self._hook("post_tick", tick, phases, observing)
-        self._finish(tick, t0, dt, groups, phases, observing, aborted=False)
+        self._finish(tick, t0, dt, groups, phases, observing, aborted=False, extras=extras)
         yield "post_tick"
 
     def _finish(
@@ -536,26 +616,32 @@ class Scheduler:
         phases: list[PhaseSummary],
         observing: bool,
         aborted: bool,
+        extras: dict[int, Any] | None = None,
     ) -> None:
         self.tick_count = tick + 1
         self.elapsed += dt
-        if observing:
-            in_flight = tuple(rt.plan.name for rt in self._async if rt.task is not None)
-            depths = {rt.plan.name: rt.queue_depth for rt in self._async}
+        if self._tick_obs:
+            if self._async:
+                in_flight = tuple(rt.plan.name for rt in self._async if rt.task is not None)
+                depths = {rt.plan.name: rt.queue_depth for rt in self._async}
+            else:
+                in_flight, depths = (), {}
             summary = TickSummary(
-                tick=tick,
-                start_ns=t0,
-                end_ns=self._now(),
-                dt=dt,
-                entities=len(self.world),
-                groups=tuple(groups),
-                phases=tuple(phases),
-                queue_depths=depths,
-                in_flight=in_flight,
-                aborted=aborted,
+                tick,
+                t0,
+                self._now(),
+                dt,
+                self.world.registry._count,
+                groups,
+                tuple(phases),
+                depths,
+                in_flight,
+                aborted,
+                self.info.groups,
+                extras,
             )
-            for obs in self._observers:
-                obs.on_tick(summary)
+            for on_tick in self._tick_obs:
+                on_tick(summary)
 
     def _hook(self, kind: str, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
         hooks = self._hooks.get(kind, ())
@@ -571,8 +657,8 @@ class Scheduler:
         if observing:
             s = PhaseSummary(tick, kind, p0, self._now())
             phases.append(s)
-            for obs in self._observers:
-                obs.on_phase(s)
+            for on_phase in self._phase_obs:
+                on_phase(s)
 
     def _phase(
         self, name: str, tick: int, p0: int, stats: ApplyStats, phases: list[PhaseSummary], observing: bool
@@ -581,8 +667,8 @@ class Scheduler:
             return
         s = PhaseSummary(tick, name, p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
         phases.append(s)
-        for obs in self._observers:
-            obs.on_phase(s)
+        for on_phase in self._phase_obs:
+            on_phase(s)
 
     def _flush_sync(self, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
         p0 = self._now()
@@ -695,7 +781,9 @@ class Scheduler:
     def _result_of(self, rt: _Runtime, out: _Outcome) -> GroupResult:
         st = self.stats[rt.plan.name]
         st.runs += 1
-        st.total_ns += out.end_ns - out.start_ns
+        rt.last_ns = out.end_ns - out.start_ns
+        st.total_ns += rt.last_ns
+        rt.force_timed = out.errored and out.timings is None
         if out.retried:
             st.retries += 1
         if out.errored:
@@ -743,10 +831,10 @@ class Scheduler:
         rt.dispatch_tick = tick
         rt.dispatch_ns = self._now()
         rt.deadline = time.monotonic() + g.spec.timeout
-        observing = bool(self._observers)
+        timed = self._observing and self._timed(rt, tick)
 
         def body(task: Task) -> None:
-            rt.outcome = self._run_systems(rt, tick, rt.state.elapsed, observing)
+            rt.outcome = self._run_systems(rt, tick, rt.state.elapsed, timed)
 
         rt.task = self._pool.submit(g.name, body)
         return None
@@ -825,8 +913,8 @@ class Scheduler:
             worker,
             late,
         )
-        for obs in self._observers:
-            obs.on_group(s)
+        for on_group in self._group_obs:
+            on_group(s)
         return s
 
     def _skip_summary(self, rt: _Runtime, tick: int, result: GroupResult, start: int) -> GroupSummary:
@@ -843,8 +931,8 @@ class Scheduler:
             writes=g.writes,
             queue_depth=rt.queue_depth if g.is_async else 0,
         )
-        for obs in self._observers:
-            obs.on_group(s)
+        for on_group in self._group_obs:
+            on_group(s)
         return s
 
     # -- inspection ------------------------------------------------------------------------------------------

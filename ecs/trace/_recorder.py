@@ -23,6 +23,7 @@ import gzip
 import os
 import threading
 import zlib
+from collections import deque
 from typing import IO, Any, cast
 
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
@@ -37,7 +38,8 @@ class _Writer:
     def __init__(self, out: IO[bytes], raw: IO[bytes], flush_every: int) -> None:
         self._out = out
         self._raw = raw
-        self._pending: list[bytes] = []
+        # A deque: appending needs no lock (the game thread only appends; this thread pops).
+        self._pending: deque[bytes] = deque()
         self._cond = threading.Condition()
         self._flush_every = flush_every
         self._lines_since_flush = 0
@@ -49,11 +51,11 @@ class _Writer:
         self._thread.start()
 
     def put(self, data: bytes) -> None:
-        with self._cond:
-            self._pending.append(data)
-            self._lines_since_flush += 1
-            if self._lines_since_flush >= self._flush_every:
-                self._lines_since_flush = 0
+        self._pending.append(data)
+        self._lines_since_flush += 1
+        if self._lines_since_flush >= self._flush_every:
+            self._lines_since_flush = 0
+            with self._cond:
                 self._flush_requested = True
                 self._cond.notify()
 
@@ -75,7 +77,8 @@ class _Writer:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._flush_requested or self._stopping, 0.25)
-                batch, self._pending = self._pending, []
+                pending = self._pending
+                batch = [pending.popleft() for _ in range(len(pending))]
                 flush = self._flush_requested or self._stopping
                 self._flush_requested = False
                 stopping = self._stopping

@@ -32,7 +32,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from .._summary import SystemTimes
+from .._summary import GROUP_FIELDS as _GROUP_FIELDS
+from .._summary import GROUP_LATE, GROUP_RETRIED, GroupSummary, SystemTimes
 
 if TYPE_CHECKING:
     from .._summary import PhaseSummary, SchedulerInfo, TickSummary
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_FIELDS",
     "GROUP_FIELDS",
+    "GROUP_LATE",
+    "GROUP_RETRIED",
     "PHASES",
     "PHASE_FIELDS",
     "RESULTS",
@@ -54,7 +57,7 @@ __all__ = [
 ]
 
 SCHEMA: Final = "ecs-trace"
-VERSION: Final = (1, 0)
+VERSION: Final = (1, 1)
 
 #: Group results, in code order (``GroupResult`` values).
 RESULTS: Final = ("executed", "skipped_empty", "skipped_interval", "errored", "still_running", "dropped")
@@ -63,21 +66,9 @@ SYSTEM_RESULTS: Final = ("executed", "errored", "skipped_interval")
 #: Phases, in code order.
 PHASES: Final = ("pre_tick", "apply", "flush", "maintenance", "post_tick")
 
-#: Field order of a group record (an array of ints) in a tick line's ``groups``.
-GROUP_FIELDS: Final = (
-    "group",  # index into header.groups
-    "tick",  # the tick it ran for (differs from the enclosing tick for late async merges)
-    "start",
-    "end",
-    "result",  # index into RESULTS
-    "entities",  # rows its queries matched
-    "commands",  # commands it recorded
-    "queue_wait",  # async: ns between dispatch and a worker starting it, else 0
-    "run",  # ns it ran
-    "queue_depth",  # async: pool tasks ahead of it at dispatch, else 0
-    "worker",  # async: worker number, else -1
-    "flags",  # bit 0 retried, bit 1 late (merged in a later tick)
-)
+#: Field order of a group record (an array of ints) in a tick line's ``groups``; the
+#: scheduler keeps group runs in exactly this form (see ``ecs._summary``).
+GROUP_FIELDS: Final = _GROUP_FIELDS
 #: Layout of a record in a tick line's ``systems``: the systems of one group run, as
 #: ``[group_pos, first_system, t0, t1, ..., tn]``. System ``k`` of the record is
 #: ``header.systems[first_system + k]`` and ran from ``t_k`` to ``t_{k+1}``.
@@ -103,8 +94,6 @@ ERROR_FIELDS: Final = (
     "text",  # "ExceptionType: message"
 )
 
-GROUP_RETRIED: Final = 1
-GROUP_LATE: Final = 2
 SYSTEM_RETRIED: Final = 1
 TICK_ABORTED: Final = 1
 
@@ -130,6 +119,8 @@ class Encoder:
         for g in info.groups:
             if g.systems and g.systems[0] in self.system_index:
                 self._first[tuple(g.systems)] = self.system_index[g.systems[0]]
+        #: by position in info.groups: index of the group's first system, or None
+        self._first_of = [self._first.get(tuple(g.systems)) for g in info.groups]
 
     def header(self, **extra: Any) -> dict[str, Any]:
         info = self.info
@@ -143,6 +134,7 @@ class Encoder:
             "start_ns": info.start_ns,
             "created_unix": time.time(),
             "workers": info.workers,
+            "system_sampling": {"every": info.system_sampling[0], "above_ns": info.system_sampling[1]},
             "groups": [
                 {
                     "name": g.name,
@@ -190,6 +182,60 @@ class Encoder:
         out.update(extra)
         return out
 
+    def _encode_extra(
+        self,
+        pos: int,
+        gi: int,
+        extra: tuple[SystemTimes | None, str | None, str | None],
+        systems: list[list[int]],
+        results: list[list[int]],
+        errors: list[list[Any]],
+    ) -> None:
+        """A group record's system times and error (see TickSummary's extras)."""
+        times, error, error_system = extra
+        reported = False
+        if times is not None:
+            first = self._first_of[gi]
+            if first is not None:
+                reported = self._encode_times(pos, first, times, systems, results, errors)
+        if error is not None and not reported:
+            errors.append([pos, self._k_of(gi, error_system), error])
+
+    def _k_of(self, gi: int, system: str | None) -> int:
+        """Position of ``system`` in group ``gi`` (-1: not one of its systems).
+
+        Names the failing system of a run whose systems were not timed (no system record).
+        """
+        names = self.info.groups[gi].systems if 0 <= gi < len(self.info.groups) else ()
+        return names.index(system) if system in names else -1
+
+    @staticmethod
+    def _encode_times(
+        pos: int,
+        first: int,
+        st: SystemTimes,
+        systems: list[list[int]],
+        results: list[list[int]],
+        errors: list[list[Any]],
+    ) -> bool:
+        """Append one group run's raw system times; True when it reported an error."""
+        if not st.codes:
+            return False
+        rec = [pos, first]
+        rec += st.times
+        systems.append(rec)
+        codes = st.codes
+        if st.retried or st.errors or _ERR in codes or _SKIP in codes:
+            for k, code in enumerate(codes):
+                retried = bool(st.retried and k in st.retried)
+                if code or retried:
+                    results.append([pos, k, code, SYSTEM_RETRIED if retried else 0])
+        if st.errors:
+            for k, text in st.errors.items():
+                errors.append([pos, k, text])
+            return True
+        return False
+
     @staticmethod
     def phase(p: PhaseSummary) -> list[int]:
         return [_PHASE_CODE.get(p.phase, -1), p.start_ns, p.end_ns, p.commands, p.spawned, p.destroyed, p.stale]
@@ -197,11 +243,25 @@ class Encoder:
     def tick(self, t: TickSummary, counters: dict[str, float] | None = None) -> dict[str, Any]:
         """A whole tick line: the tick, its groups, their systems, phases, errors, counters."""
         gidx = self.group_index
-        groups: list[list[int]] = []
+        groups: list[Any] = []  # int lists or GROUP_FIELDS tuples
         systems: list[list[int]] = []
         results: list[list[int]] = []
         errors: list[list[Any]] = []
-        for pos, g in enumerate(t.groups):
+        items = t._items
+        extras = t._extras
+        if GroupSummary not in map(type, items):
+            groups = items  # type: ignore[assignment]  # records only: written as they are
+            items = ()
+            # (system records must follow group order: readers index them by group row)
+            for pos in sorted(extras) if extras else ():
+                self._encode_extra(pos, groups[pos][0], extras[pos], systems, results, errors)
+        for pos, g in enumerate(items):
+            if not isinstance(g, GroupSummary):
+                groups.append(g)  # a record (GROUP_FIELDS)
+                extra = extras.get(pos)
+                if extra is not None:
+                    self._encode_extra(pos, g[0], extra, systems, results, errors)
+                continue
             flags = (GROUP_RETRIED if g.retried else 0) | (GROUP_LATE if g.late else 0)
             groups.append(
                 [
@@ -224,19 +284,7 @@ class Encoder:
             if isinstance(st, SystemTimes):
                 first = self._first.get(st.names)
                 if first is not None and st.codes:
-                    rec = [pos, first]
-                    rec += st.times
-                    systems.append(rec)
-                    codes = st.codes
-                    if st.retried or st.errors or _ERR in codes or _SKIP in codes:
-                        for k, code in enumerate(codes):
-                            retried = bool(st.retried and k in st.retried)
-                            if code or retried:
-                                results.append([pos, k, code, SYSTEM_RETRIED if retried else 0])
-                    if st.errors:
-                        for k, text in st.errors.items():
-                            errors.append([pos, k, text])
-                            reported = True
+                    reported = self._encode_times(pos, first, st, systems, results, errors)
                     st = ()
             for k, s in enumerate(st):  # generic path: any sequence of SystemTiming, one record each
                 systems.append([pos, self.system_index.get(s.name, -1), s.start_ns, s.end_ns])
@@ -247,10 +295,11 @@ class Encoder:
                     errors.append([pos, k, s.error])
                     reported = True
             if g.error is not None and not reported:
-                errors.append([pos, -1, g.error])
+                errors.append([pos, self._k_of(gidx.get(g.group, -1), g.error_system), g.error])
         ctr: dict[str, float] = {"entities": t.entities}
-        for name, depth in t.queue_depths.items():
-            ctr[f"queue_depth/{name}"] = depth
+        if t.queue_depths:
+            for name, depth in t.queue_depths.items():
+                ctr[f"queue_depth/{name}"] = depth
         if counters:
             ctr.update(counters)
         return {
@@ -264,10 +313,10 @@ class Encoder:
             "groups": groups,
             "systems": systems,
             "system_results": results,
-            "phases": [self.phase(p) for p in t.phases],
+            "phases": [self.phase(p) for p in t.phases] if t.phases else [],
             "errors": errors,
             "counters": ctr,
-            "in_flight": [gidx.get(n, -1) for n in t.in_flight],
+            "in_flight": [gidx.get(n, -1) for n in t.in_flight] if t.in_flight else [],
         }
 
     @staticmethod
