@@ -72,7 +72,7 @@ class EntityRegistry:
     sequence of spawns and destroys always yields the same ids.
     """
 
-    __slots__ = ("_archetype", "_count", "_free", "_free_len", "_ids", "_row", "_size")
+    __slots__ = ("_archetype", "_count", "_free", "_free_len", "_ids", "_row", "_size", "_wrap_budget")
 
     def __init__(self, capacity: int = 1024) -> None:
         capacity = max(16, capacity)
@@ -84,6 +84,9 @@ class EntityRegistry:
         self._free = np.zeros(64, dtype=np.int64)
         self._free_len = 0
         self._count = 0
+        # Releases left before some slot could reach the last generation: until then no
+        # release needs to check for a generation wrapping (see release).
+        self._wrap_budget = GENERATION_MASK
 
     # -- queries -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -252,7 +255,8 @@ class EntityRegistry:
         # Store the complement of the next id (same index, generation + 1) in one ufunc call:
         # ~(id + G) == (-G - 1) - id. Only a generation wrapping past 31 bits comes out >= 0.
         nxt = np.subtract(_NEXT_COMPLEMENT, self._ids[indices] if ids is None else ids)
-        if int(nxt.max()) >= 0:
+        self._wrap_budget -= n
+        if self._wrap_budget < 0 and int(nxt.max()) >= 0:
             nxt = np.where(nxt >= 0, np.invert(indices), nxt)  # wrapped: generation 0 again
         self._ids[indices] = nxt
         need = self._free_len + n
@@ -315,3 +319,4 @@ class EntityRegistry:
         self._free[: free.shape[0]] = free
         self._free_len = int(free.shape[0])
         self._count = int(size - np.count_nonzero(dead))
+        self._wrap_budget = GENERATION_MASK - (int(state["generation"].max()) if size else 0)

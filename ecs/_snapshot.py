@@ -980,6 +980,7 @@ def restore_snapshot(world: World, snap: WorldSnapshot) -> None:
     world._archetypes[:] = new.archetypes
     world._root = new.archetypes[0]
     world._by_set.clear()
+    world._by_types.clear()
     world._by_set.update({a.type_set: a for a in new.archetypes})
     world._edges.clear()
     world._query_cache.clear()  # cached archetype lists point at the old tables

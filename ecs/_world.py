@@ -132,6 +132,9 @@ class World:
         }
         self._archetypes: list[Archetype] = []
         self._by_set: dict[frozenset[type], Archetype] = {}
+        # the same, by the tuple a spawn command lists its types in (skips building a set;
+        # a restore clears both)
+        self._by_types: dict[tuple[type, ...], Archetype] = {}
         self._edges: dict[tuple[int, type, bool], Archetype] = {}
         self._query_cache: dict[tuple[frozenset[type], frozenset[type]], list[Archetype]] = {}
         self._resources: dict[type, Any] = {}
@@ -627,7 +630,9 @@ class World:
     ) -> NDArray[np.int64]:
         if not count:
             return _EMPTY_IDS.copy()
-        arch = self._archetype_for(frozenset(types))
+        arch = self._by_types.get(types)
+        if arch is None:
+            arch = self._by_types[types] = self._archetype_for(frozenset(types))
         reg = self.registry
         if arch.id in self._holes:
             return self._spawn_into_holes(arch, types, count, values)
