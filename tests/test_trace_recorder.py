@@ -197,3 +197,27 @@ def test_a_second_scheduler_does_not_write_a_second_header(tmp_path: Path) -> No
     assert len(headers) == 1
     s1.close()
     s2.close()
+
+
+def test_ticks_encoded_in_batches_keep_their_order_with_marks() -> None:
+    """Batching the encoding changes when lines are written, never what or in which order."""
+    outputs = []
+    for encode_every in (1, 16):
+        buf = io.BytesIO()
+        clock = ecs.ManualClock(start_ns=1_000)
+        with scripted_scheduler(clock) as sched:
+            sched.add_observer(TraceRecorder(buf, close_target=False, encode_every=encode_every))
+            for tick in range(40):
+                sched.tick(0.1)
+                if tick in (3, 20, 21):
+                    sched.mark(f"after {tick}", tick=tick)
+        lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+        assert [ln["type"] for ln in lines].count("tick") == 40 and lines[-1] == {
+            "type": "end",
+            "ticks": 40,
+            "dropped": 0,
+        }
+        outputs.append([ln for ln in lines if ln["type"] != "header"])
+    assert outputs[0] == outputs[1]
+    marks = [i for i, ln in enumerate(outputs[1]) if ln["type"] == "mark"]
+    assert [outputs[1][i - 1]["tick"] for i in marks] == [3, 20, 21]
