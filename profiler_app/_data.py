@@ -33,9 +33,12 @@ from numpy.typing import NDArray
 
 from ecs.trace import (
     GROUP_FIELDS,
+    NOT_RUN_RESULTS,
     PHASE_FIELDS,
     PHASES,
+    RAN_RESULTS,
     RESULTS,
+    SKIPPED_RESULTS,
     SYSTEM_FIELDS,
     SYSTEM_RESULTS,
     TraceBuilder,
@@ -418,11 +421,12 @@ def group_statistics(cap: Capture, lo: int, hi: int) -> list[StatRow]:
     g = cap.data.groups[cap.group_rows(lo, hi)]
     n = len(cap.group_names)
     result = g[:, G_RESULT]
-    ran = (result == R_EXECUTED) | (result == R_ERRORED)
+    # ran / skipped / not run: the definitions of ecs.trace.group_stats (and ecs-trace summary)
+    ran = np.isin(result, RAN_RESULTS)
     stats = _grouped_stats(g[ran, G_GROUP], g[ran, G_RUN] / NS_PER_MS, n)
-    skipped = np.bincount(g[(result == R_SKIPPED_EMPTY) | (result == R_SKIPPED_INTERVAL), G_GROUP], minlength=n)
+    skipped = np.bincount(g[np.isin(result, SKIPPED_RESULTS), G_GROUP], minlength=n)
     errors = np.bincount(g[result == R_ERRORED, G_GROUP], minlength=n)
-    not_run = np.bincount(g[(result == R_DROPPED) | (result == R_STILL_RUNNING), G_GROUP], minlength=n)
+    not_run = np.bincount(g[np.isin(result, NOT_RUN_RESULTS), G_GROUP], minlength=n)
     rows = []
     for i, name in enumerate(cap.group_names):
         count, mean, p50, p95, p99, mx = stats.get(i, (0, math.nan, math.nan, math.nan, math.nan, math.nan))

@@ -219,7 +219,7 @@ def test_summary_prints_plain_tables(trace_file: Path, capsys: pytest.CaptureFix
     assert code == 0
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("group "))
-    expected = "group mode count mean ms p50 ms p95 ms p99 ms max ms skipped errors"
+    expected = "group mode count mean ms p50 ms p95 ms p99 ms max ms skipped not run errors"
     assert header.split() == expected.split()
     fragile = next(line for line in lines if line.startswith("fragile ") and "sync" in line)
     assert fragile.split()[2] == "30" and fragile.split()[-1] == "1"

@@ -24,7 +24,9 @@ __all__ = [
     "system_rows",
 ]
 
-GROUP_HEADERS = ("group", "mode", "count", "mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms", "skipped", "errors")
+GROUP_HEADERS = (
+    "group", "mode", "count", "mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms", "skipped", "not run", "errors"
+)  # fmt: skip
 SYSTEM_HEADERS = ("system", "group", "count", "mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms", "skipped", "errors")
 DIFF_HEADERS = (
     "group",
@@ -100,6 +102,7 @@ def group_rows(stats: Sequence[GroupStat]) -> list[list[str]]:
             _ms(g.p99_ms),
             _ms(g.max_ms),
             str(g.skipped),
+            str(g.not_run),
             str(g.errors),
         ]
         for g in stats

@@ -34,6 +34,9 @@ from ._schema import SYSTEM_FIELDS as SYSTEM_FIELDS
 from ._schema import SYSTEM_RESULTS as SYSTEM_RESULTS
 from ._schema import VERSION as VERSION
 from ._schema import Encoder as Encoder
+from ._stats import NOT_RUN_RESULTS as NOT_RUN_RESULTS
+from ._stats import RAN_RESULTS as RAN_RESULTS
+from ._stats import SKIPPED_RESULTS as SKIPPED_RESULTS
 from ._stats import GroupStat as GroupStat
 from ._stats import SystemStat as SystemStat
 from ._stats import TickStat as TickStat
@@ -51,10 +54,13 @@ __all__ = [
     "GROUP_FIELDS",
     "MAX_CONTROL_BYTES",
     "MAX_LINE_BYTES",
+    "NOT_RUN_RESULTS",
     "PHASES",
     "PHASE_FIELDS",
+    "RAN_RESULTS",
     "RESULTS",
     "SCHEMA",
+    "SKIPPED_RESULTS",
     "SYSTEM_FIELDS",
     "SYSTEM_RESULTS",
     "VERSION",

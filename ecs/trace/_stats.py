@@ -13,12 +13,13 @@ profiler's tables and your own scripts share them::
 Durations are milliseconds (floats). Percentiles use numpy's default linear interpolation.
 A statistic over zero samples is ``0.0``; ``count`` tells you there were none.
 
-What counts as what, for a group record:
+What counts as what, for a group record (the profiler's tables use the same definitions):
 
-* it *ran* (counted in ``count``, timed) when its result is ``executed``, ``errored`` or
-  ``skipped_empty`` (its systems ran and their queries matched nothing);
-* it was *skipped* when the result is ``skipped_interval``, ``still_running`` (an async
-  run of an earlier tick had not finished) or ``dropped`` (the worker queue was full);
+* it *ran* (counted in ``count``, timed) when its result is ``executed`` or ``errored``;
+* it was *skipped* when it had nothing to do: ``skipped_interval`` (not due) or
+  ``skipped_empty`` (its queries matched nothing, so it did no work);
+* it did *not run* although due (``not_run``): ``still_running`` (an async run of an earlier
+  tick had not finished) or ``dropped`` (the worker queue was full);
 * the duration of an async run is its ``run`` column, the time a worker spent on it; the
   time it waited in the pool's queue before that is reported separately (``mean_wait_ms``).
 """
@@ -35,6 +36,9 @@ from ._reader import TraceData
 from ._schema import GROUP_FIELDS, GROUP_LATE, RESULTS, SYSTEM_FIELDS, SYSTEM_RESULTS
 
 __all__ = [
+    "NOT_RUN_RESULTS",
+    "RAN_RESULTS",
+    "SKIPPED_RESULTS",
     "GroupStat",
     "SystemStat",
     "TickStat",
@@ -47,8 +51,10 @@ __all__ = [
 
 _G: Final = {name: i for i, name in enumerate(GROUP_FIELDS)}
 _S: Final = {name: i for i, name in enumerate(SYSTEM_FIELDS)}
-_RAN: Final = tuple(RESULTS.index(r) for r in ("executed", "errored", "skipped_empty"))
-_SKIPPED: Final = tuple(RESULTS.index(r) for r in ("skipped_interval", "still_running", "dropped"))
+#: Result codes of group records that ran, were skipped, or were due and did not run.
+RAN_RESULTS: Final = tuple(RESULTS.index(r) for r in ("executed", "errored"))
+SKIPPED_RESULTS: Final = tuple(RESULTS.index(r) for r in ("skipped_interval", "skipped_empty"))
+NOT_RUN_RESULTS: Final = tuple(RESULTS.index(r) for r in ("still_running", "dropped"))
 _ERRORED: Final = RESULTS.index("errored")
 _SYS_RAN: Final = tuple(SYSTEM_RESULTS.index(r) for r in ("executed", "errored"))
 _SYS_ERRORED: Final = SYSTEM_RESULTS.index("errored")
@@ -93,6 +99,7 @@ class GroupStat:
     late: int  # async runs that finished after their tick and merged later
     mean_wait_ms: float  # async: mean queue wait before a worker picked it up
     results: dict[str, int] = field(default_factory=dict)  # every result name -> records
+    not_run: int = 0  # due but did not run: still running from before, or dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +187,11 @@ def group_stats(data: TraceData) -> list[GroupStat]:
     n = len(data.group_names)
     gcol = groups[:, _G["group"]]
     rcol = groups[:, _G["result"]]
-    ran = np.isin(rcol, _RAN)
+    ran = np.isin(rcol, RAN_RESULTS)
     stats = grouped_percentiles(gcol[ran], groups[ran, _G["run"]].astype(np.float64) / 1e6, n)
     waits = np.bincount(gcol[ran], weights=groups[ran, _G["queue_wait"]] / 1e6, minlength=n)
-    skipped = np.bincount(gcol[np.isin(rcol, _SKIPPED)], minlength=n)
+    skipped = np.bincount(gcol[np.isin(rcol, SKIPPED_RESULTS)], minlength=n)
+    not_run = np.bincount(gcol[np.isin(rcol, NOT_RUN_RESULTS)], minlength=n)
     errors = np.bincount(gcol[rcol == _ERRORED], minlength=n)
     late = np.bincount(gcol[(groups[:, _G["flags"]] & GROUP_LATE) != 0], minlength=n)
     valid = (rcol >= 0) & (rcol < len(RESULTS))
@@ -210,6 +218,7 @@ def group_stats(data: TraceData) -> list[GroupStat]:
                 late=int(late[gi]),
                 mean_wait_ms=float(waits[gi]) / count if count else 0.0,
                 results={r: int(c) for r, c in zip(RESULTS, by_result[gi], strict=True)},
+                not_run=int(not_run[gi]),
             )
         )
     return out
