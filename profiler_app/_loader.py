@@ -102,9 +102,9 @@ def _load(
                 lines = min(lines, due_in)
             builder.add_events(reader.read_events(lines))
             if not sized and len(builder) >= _SIZE_AFTER:
-                # Columns sized for the whole file (extrapolated from the bytes read so far, with
-                # a margin) are written once, in place, never moved to a bigger buffer.
-                builder.reserve(int(len(builder) * size / max(1, raw.tell()) * 1.1))
+                # Columns sized for the whole file (extrapolated from the bytes read so far) are
+                # written once, in place, into memory mapped ahead of time on another thread.
+                builder.reserve(int(len(builder) * size / max(1, raw.tell())))
                 sized = True
             if (
                 partial is not None

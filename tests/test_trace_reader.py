@@ -470,3 +470,23 @@ def test_a_builder_fed_in_any_batches_with_builds_in_between_gives_the_same_colu
         early = snapshots[len(snapshots) // 3]
         assert np.array_equal(early.groups, whole.groups[: len(early.groups)])
         assert np.array_equal(early.systems[:, :4], whole.systems[: len(early.systems), :4])
+
+
+@pytest.mark.parametrize("estimate", [0.7, 1.0, 3.0], ids=["too-low", "right", "too-high"])
+def test_columns_reserved_ahead_hold_the_same_data(estimate: float) -> None:
+    """reserve() sizes the columns from an estimate and maps their memory on another thread,
+    ahead of the writer; whatever the estimate, the columns are those of a builder without it."""
+    raw = long_damaged_trace(unsorted=False)
+    whole = load(raw)
+    with TraceReader(io.BytesIO(raw)) as reader:
+        builder = TraceBuilder(reader.header)
+        reserved = False
+        while not reader.exhausted:
+            builder.add_events(reader.read_events(50))
+            if not reserved and len(builder) >= 300:  # after a first chunk is converted
+                builder.reserve(int(len(whole) * estimate))
+                reserved = True
+        data = builder.build()
+        data.warnings[:0] = reader.warnings
+    data.warnings.append(whole.warnings[-1])
+    assert_same_data(whole, data)

@@ -26,6 +26,8 @@ import gzip
 import io
 import json
 import os
+import threading
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -449,6 +451,10 @@ _INT_TYPES: Final = frozenset((int, bool))
 _NUMBER_TYPES: Final = frozenset((int, bool, float))
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
+#: Extra room reserve() gives the columns beyond its estimate (a few percent of error is usual).
+_RESERVE_MARGIN: Final = 1.05
+#: Share of the estimated rows whose memory reserve() maps ahead of the writer.
+_FAULT_IN_SHARE: Final = 0.9
 
 
 class _Rows:
@@ -459,6 +465,10 @@ class _Rows:
     while the builder keeps appending. Growing moves the rows to a bigger buffer and leaves the
     old one to the views that use it. Capacity nobody wrote is never touched, so reserving
     generously costs address space, not memory.
+
+    :meth:`fault_in` (called from another thread) touches reserved rows ahead of the writer so
+    the operating system maps their memory there, not on the writer's time; the lock keeps
+    the two apart: rows below ``_ready`` belong to the writer or are already mapped.
     """
 
     def __init__(self, width: int = 0, dtype: type[np.generic] = np.int64, order: Literal["C", "F"] = "C") -> None:
@@ -467,25 +477,68 @@ class _Rows:
         self._order: Literal["C", "F"] = order
         self.buf: NDArray[Any] = np.empty((0, *self._tail), dtype=dtype, order=order)
         self.n = 0
+        self._ready = 0
+        self._lock = threading.Lock()
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.dtype(self._dtype).itemsize * (self._tail[0] if self._tail else 1))
 
     def reserve(self, rows: int) -> None:
         """Room for ``rows`` rows in all."""
         if rows > len(self.buf):
-            new = np.empty((rows, *self._tail), dtype=self._dtype, order=self._order)
-            new[: self.n] = self.buf[: self.n]
-            self.buf = new
+            with self._lock:
+                new = np.empty((rows, *self._tail), dtype=self._dtype, order=self._order)
+                new[: self.n] = self.buf[: self.n]
+                self.buf = new
+                self._ready = self.n
 
     def take(self, k: int) -> NDArray[Any]:
         """The next ``k`` rows, for the caller to fill."""
         end = self.n + k
         if end > len(self.buf):
             self.reserve(max(end, 2 * len(self.buf), 64))
+        if end > self._ready:  # ahead of fault_in (or none runs): claim the rows
+            with self._lock:
+                self._ready = max(self._ready, end)
         out = self.buf[self.n : end]
         self.n = end
         return out
 
     def view(self) -> NDArray[Any]:
         return self.buf[: self.n]
+
+    def fault_in(self, rows: int, upto: int) -> bool:
+        """Touch (one item per memory page) the next ``rows`` rows not yet the writer's, below
+        row ``upto``; False when there are none left. Numpy releases the GIL while it writes."""
+        with self._lock:
+            start = self._ready
+            end = min(start + rows, upto, len(self.buf))
+            if start >= end:
+                return False
+            part = self.buf[start:end]
+            # one item per 4 KiB page of every column: C order rows are one run of memory,
+            # F order rows one run per column
+            (part.T if self._order == "F" else part.reshape(1, -1))[:, :: 4096 // part.itemsize] = 0
+            self._ready = end
+        return True
+
+
+def _fault_in(columns: list[tuple[weakref.ref[_Rows], int]]) -> None:
+    """Touch the reserved rows of each column up to its row limit, a few MiB of each in turn;
+    ends early if the builder is dropped (a cancelled load)."""
+    step = 4 << 20
+    todo = columns
+    while todo:
+        still = []
+        for ref, upto in todo:
+            col = ref()
+            if col is None:
+                return
+            if col.fault_in(max(1, step // col.row_bytes), upto):
+                still.append((ref, upto))
+            del col
+        todo = still
 
 
 def _expand_systems(
@@ -620,20 +673,29 @@ class TraceBuilder:
                 self._flush()
 
     def reserve(self, ticks: int) -> None:
-        """Size the columns for about ``ticks`` ticks in all, from the records per tick so far.
+        """Size the columns for about ``ticks`` ticks in all, from the records per tick so far
+        (nothing happens before a first chunk of ticks is converted).
 
-        Only a hint (an estimate from the file size, say): columns still grow past it, and
-        room never used costs no memory.
+        Only a hint (an estimate from the file size, say): columns get a margin and still grow
+        past it, and room never used costs no memory. A background thread maps the memory of
+        the estimated rows ahead of the writer (a first touch of fresh memory costs as much as
+        filling it, and can then be paid on another core while this thread parses).
         """
-        self._flush()
-        n = self._tick.n
-        if n == 0 or ticks <= n:
+        n = self._tick.n  # converted ticks (the queued ones are not counted yet)
+        if n == 0 or ticks <= len(self):
             return
         scale = ticks / n
+        columns = []
         for col in (self._tick, self._start, self._end, self._dt, self._entities, self._flags):
-            col.reserve(ticks)
+            columns.append((col, ticks))
         for col in (self._groups, self._group_tick_row, self._phases, self._phase_tick_row, self._systems):
-            col.reserve(int(col.n * scale) + 64)
+            columns.append((col, int(col.n * scale) + 64))
+        for col, rows in columns:
+            col.reserve(int(rows * _RESERVE_MARGIN))
+        # Most of the estimate is mapped ahead (not all: an estimate a bit high would leave
+        # memory mapped for nothing); the writer claims rows as it goes, so the two never meet.
+        todo = [(weakref.ref(col), int(rows * _FAULT_IN_SHARE)) for col, rows in columns]
+        threading.Thread(target=_fault_in, args=(todo,), name="ecs-trace fault-in", daemon=True).start()
 
     def _flush(self) -> None:
         evs, self._pending = self._pending, []
@@ -995,7 +1057,7 @@ def _size_of(source: Source) -> int | None:
 _ESTIMATE_AFTER: Final = 1024
 
 
-def _reserve_for_file(builder: TraceBuilder, reader: TraceReader, size: int, margin: float = 1.1) -> None:
+def _reserve_for_file(builder: TraceBuilder, reader: TraceReader, size: int) -> None:
     """Size ``builder``'s columns for the whole file, extrapolating from the part read so far.
 
     Worth it for a big file: the columns are then written once, in place, instead of being
@@ -1003,7 +1065,7 @@ def _reserve_for_file(builder: TraceBuilder, reader: TraceReader, size: int, mar
     """
     position = reader.position
     if position and len(builder):
-        builder.reserve(int(len(builder) * min(size / position, 1e6) * margin))
+        builder.reserve(int(len(builder) * min(size / position, 1e6)))
 
 
 def data_tail(data: TraceData, n: int) -> TraceData:
