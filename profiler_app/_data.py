@@ -284,7 +284,7 @@ def index_capture(data: TraceData, name: str) -> Capture:
         tick_ms=tick_ms,
         group_offsets=np.searchsorted(data.group_tick_row, rows).astype(np.int64),
         phase_offsets=np.searchsorted(data.phase_tick_row, rows).astype(np.int64),
-        system_offsets=np.searchsorted(sys_group, np.arange(len(data.groups) + 1)).astype(np.int64),
+        system_offsets=_run_offsets(sys_group, len(data.groups)),
         pyramid=build_pyramid(tick_ms),
         group_names=group_names,
         system_names=system_names,
@@ -293,6 +293,19 @@ def index_capture(data: TraceData, name: str) -> Capture:
         errors_by_group=errors_by_group,
         errors_by_system=errors_by_system,
     )
+
+
+def _run_offsets(keys: I64, n: int) -> I64:
+    """``searchsorted(keys, arange(n + 1))``: where the rows of each key 0..n begin in ``keys``.
+
+    For sorted keys in range (what loading gives) counting them is one pass, several times
+    faster than n binary searches over a column of millions.
+    """
+    if len(keys) and keys[0] >= 0 and keys[-1] < n and bool((keys[1:] >= keys[:-1]).all()):
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=n), out=offsets[1:])
+        return offsets
+    return np.searchsorted(keys, np.arange(n + 1)).astype(np.int64)
 
 
 def concat_data(parts: Sequence[TraceData]) -> TraceData:

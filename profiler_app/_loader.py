@@ -30,10 +30,11 @@ from ._data import Capture, index_capture
 
 __all__ = ["LoadCancelled", "LoadJob", "load_capture"]
 
-_PROGRESS_EVERY = 1024  # events between progress updates (cheap enough, smooth enough)
+#: Ticks read before the columns are sized for the whole file (from the bytes they took).
+_SIZE_AFTER = 1024
 #: Ticks per column chunk while loading (see :func:`load_capture`).
 CHUNK_TICKS = 8192
-#: Past this fraction of the file, no more partial captures: each one copies everything read
+#: Past this fraction of the file, no more partial captures: each one indexes everything read
 #: so far, and the whole capture is only moments away.
 PARTIAL_UNTIL = 0.35
 
@@ -59,8 +60,8 @@ def load_capture(
     Raises :class:`ecs.TraceFormatError` for a file that is not a trace, OSError when it cannot
     be read, :class:`LoadCancelled` when ``cancelled()`` turns true.
 
-    Columns are accumulated by one :class:`~ecs.trace.TraceBuilder` (which converts ticks in
-    bulk chunks) and joined once at the end; partial captures are builds of the ticks so far.
+    Columns are written in place by one :class:`~ecs.trace.TraceBuilder` (which converts ticks
+    in bulk chunks); partial captures are builds (views) of the ticks so far.
     """
     # Pause the cyclic collector while parsing (see ecs.trace.load_trace): parsed events are
     # acyclic, and a collector rescanning them costs a third of a big load.
@@ -84,16 +85,27 @@ def _load(
     p = Path(path)
     size = max(1, p.stat().st_size)
     label = name or p.name
-    # One builder for the whole file: its columns are joined once, at the end. A partial
-    # capture (what the window shows while the rest loads) is a build of what came so far:
-    # the first after CHUNK_TICKS ticks, then every partial_every seconds in the first part
-    # of the file.
+    # One builder for the whole file, fed a batch of lines at a time. A partial capture (what
+    # the window shows while the rest loads) is a build of what came so far: the first after
+    # CHUNK_TICKS ticks, then every partial_every seconds in the first part of the file.
     next_partial = time.perf_counter()
     with open(p, "rb") as raw, TraceReader(raw) as reader:
         builder = TraceBuilder(reader.header)
         shown = 0
-        for i, event in enumerate(reader):
-            builder.add(event)
+        sized = False
+        while not reader.exhausted:
+            # Lines come in batches; while partial captures may still be taken, a batch stops
+            # where the next one is due, so partials come at the same ticks as event by event.
+            lines = reader.BATCH_LINES
+            due_in = CHUNK_TICKS - (len(builder) - shown)
+            if partial is not None and due_in > 0 and (shown == 0 or raw.tell() <= PARTIAL_UNTIL * size):
+                lines = min(lines, due_in)
+            builder.add_events(reader.read_events(lines))
+            if not sized and len(builder) >= _SIZE_AFTER:
+                # Columns sized for the whole file (extrapolated from the bytes read so far) are
+                # written once, in place, into memory mapped ahead of time on another thread.
+                builder.reserve(int(len(builder) * size / max(1, raw.tell())))
+                sized = True
             if (
                 partial is not None
                 and len(builder) - shown >= CHUNK_TICKS
@@ -103,11 +115,10 @@ def _load(
                 partial(index_capture(builder.build([]), label))
                 shown = len(builder)
                 next_partial = time.perf_counter() + partial_every
-            if i % _PROGRESS_EVERY == 0:
-                if cancelled is not None and cancelled():
-                    raise LoadCancelled(f"loading {p.name} was cancelled")
-                if progress is not None:
-                    progress(min(1.0, raw.tell() / size))
+            if cancelled is not None and cancelled():
+                raise LoadCancelled(f"loading {p.name} was cancelled")
+            if progress is not None:
+                progress(min(1.0, raw.tell() / size))
         data = builder.build()
         data.warnings[:0] = reader.warnings
     if not data.complete:

@@ -368,3 +368,127 @@ def test_column_names_a_group_column() -> None:
     data = load(buf.getvalue())
     assert np.array_equal(data.column("run"), data.groups[:, GROUP_FIELDS.index("run")])
     assert data.tick_durations_ms().tolist() == [6.0, 3.0]
+
+
+# -- the bulk paths give what the careful per-line path gives ----------------------------------------------
+def long_damaged_trace(*, unsorted: bool = True) -> bytes:
+    """600 ticks (several bulk chunks) with every kind of damage the loaders skip or tolerate,
+    cut mid-line at the end; ``unsorted`` adds a tick with its system records out of group order."""
+    ticks = [json.loads(line) for line in LINES if line.startswith(b'{"type":"tick"')]
+    damage: list[dict[str, Any]] = [
+        {"tick": "seven"},
+        {"start": None},
+        {"entities": "5"},  # int() accepts it: kept
+        {"entities": 2.5},
+        {"dt": "0.1"},
+        {"dt": None},
+        {"flags": True},
+        {"groups": "not a list"},
+        {"groups": [[1, 2, 3]]},
+        {"groups": None},
+        {"systems": [[0]]},
+        {"systems": [[0, 999, 1, 2]]},
+        {"systems": [[1, 3, 5, 6], [0, 0, 1, 2, 3]] if unsorted else [[0, 0, 1, 2, 3], [1, 3, 5, 6]]},
+        {"phases": [["apply"]]},
+        {"counters": {"ok": 1.5, "bad": "high", "flag": True}},
+        {"counters": {"flag": True, "ok": 2}},
+        {"counters": [1, 2]},
+        {"system_results": [[0, 1, 2, 0], [0], ["a", 1, 2, 3], [0, 0, 2**70, 0], [1, 5, 1, 0]]},
+        {"errors": [["x"], [0, "k", 5], [99, 0, "out of range"], [0, 1, "ValueError: two"], [1, 2**70, "far"]]},
+        {"tick": 2**70},
+        {"entities": 2**64},
+        {"frame_id": 12},  # a field from a newer minor version
+    ]
+    out = [LINES[0]]
+    for i in range(600):
+        ev = dict(ticks[i % len(ticks)], tick=i)
+        if i % 23 == 5:
+            ev.update(damage[(i // 23) % len(damage)])
+        if i % 97 == 50:
+            out += [b"garbage\n", b"\n", b"[1, 2]\n", b'{"type":"mark","label":"m","tick":3}\n', b'{"type":"gpu"}\n']
+        out.append(json.dumps(ev).encode() + b"\n")
+    out.append(LINES[-1])
+    raw = b"".join(out)
+    return raw[: len(raw) - len(LINES[-1]) - 40]  # cut inside the last tick line
+
+
+def assert_same_data(a: TraceData, b: TraceData, *, warnings_in_order: bool = True) -> None:
+    for name in (
+        "tick",
+        "tick_start",
+        "tick_end",
+        "tick_dt",
+        "tick_entities",
+        "tick_flags",
+        "groups",
+        "group_tick_row",
+        "systems",
+        "phases",
+        "phase_tick_row",
+    ):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert a.counters.keys() == b.counters.keys()
+    for name, (rows, values) in a.counters.items():
+        assert np.array_equal(rows, b.counters[name][0]) and np.array_equal(values, b.counters[name][1]), name
+    assert (a.errors, a.marks, a.complete) == (b.errors, b.marks, b.complete)
+    assert a.warnings == b.warnings if warnings_in_order else sorted(a.warnings) == sorted(b.warnings)
+
+
+@pytest.mark.parametrize("unsorted", [False, True], ids=["sorted", "records-out-of-group-order"])
+def test_bulk_decoding_and_conversion_give_what_the_per_line_path_gives(
+    monkeypatch: pytest.MonkeyPatch, unsorted: bool
+) -> None:
+    raw = long_damaged_trace(unsorted=unsorted)
+    fast = load(raw)
+    assert 400 < len(fast) < 600 and not fast.complete
+    assert any("not valid JSON" in w for w in fast.warnings) and any("malformed" in w for w in fast.warnings)
+    assert any(s >= 0 for _, s, _ in fast.errors) and fast.systems[:, 4].any()
+    # every line decoded alone, every tick converted alone, results and errors matched to
+    # system rows by one search over the whole column at the end (not chunk by chunk)
+    monkeypatch.setattr(TraceReader, "_decode_batch", staticmethod(lambda lines: None))
+    monkeypatch.setattr(TraceBuilder, "_add_bulk", lambda self, evs: False)
+    monkeypatch.setattr(TraceBuilder, "_match_chunk", lambda self, *args: setattr(self, "_sorted", False))
+    careful = load(raw)
+    assert_same_data(fast, careful)
+
+
+def test_a_builder_fed_in_any_batches_with_builds_in_between_gives_the_same_columns() -> None:
+    raw = long_damaged_trace()
+    whole = load(raw)
+    for batch in (1, 5, 300):
+        with TraceReader(io.BytesIO(raw)) as reader:
+            builder = TraceBuilder(reader.header)
+            snapshots = []
+            while not reader.exhausted:
+                builder.add_events(reader.read_events(batch))
+                snapshots.append(builder.build([]))
+            data = builder.build()
+            data.warnings[:0] = reader.warnings
+        data.warnings.append(whole.warnings[-1])  # the loader's "no end record"
+        # (a build converts the ticks queued so far: the tick warnings come in another order)
+        assert_same_data(whole, data, warnings_in_order=False)
+        # an earlier build is unchanged by what came after it
+        early = snapshots[len(snapshots) // 3]
+        assert np.array_equal(early.groups, whole.groups[: len(early.groups)])
+        assert np.array_equal(early.systems[:, :4], whole.systems[: len(early.systems), :4])
+
+
+@pytest.mark.parametrize("estimate", [0.7, 1.0, 3.0], ids=["too-low", "right", "too-high"])
+def test_columns_reserved_ahead_hold_the_same_data(estimate: float) -> None:
+    """reserve() sizes the columns from an estimate and maps their memory on another thread,
+    ahead of the writer; whatever the estimate, the columns are those of a builder without it."""
+    raw = long_damaged_trace(unsorted=False)
+    whole = load(raw)
+    with TraceReader(io.BytesIO(raw)) as reader:
+        builder = TraceBuilder(reader.header)
+        reserved = False
+        while not reader.exhausted:
+            builder.add_events(reader.read_events(50))
+            if not reserved and len(builder) >= 300:  # after a first chunk is converted
+                builder.reserve(int(len(whole) * estimate))
+                reserved = True
+        data = builder.build()
+        data.warnings[:0] = reader.warnings
+    data.warnings.append(whole.warnings[-1])
+    assert_same_data(whole, data)

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import gc
 import gzip
+import io
 import json
 import os
+import threading
+import weakref
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
-from typing import IO, Any, Final, cast
+from itertools import chain, compress
+from operator import itemgetter, methodcaller
+from typing import IO, Any, Final, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -152,7 +156,16 @@ class _GzipLines:
 
 
 class TraceReader:
-    """Iterate the events of a trace file, header first; see the module docstring."""
+    """Iterate the events of a trace file, header first; see the module docstring.
+
+    Besides iteration, :meth:`read_events` hands out the events of the next lines as a list
+    (what bulk consumers such as :func:`load_trace` use): lines are decoded a batch at a time,
+    and a batch with any damaged line is decoded again line by line, so the warnings and the
+    events are exactly those of iteration.
+    """
+
+    #: Lines decoded per batch while iterating a file.
+    BATCH_LINES: Final = 256
 
     def __init__(self, source: Source, *, max_line: int = MAX_LINE_BYTES) -> None:
         self._own = isinstance(source, str | os.PathLike)
@@ -160,12 +173,17 @@ class TraceReader:
             raw: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by close()
         else:
             raw = source
+        self._raw = raw
         self._stream: Any = _GzipLines(raw) if _peek(raw, 2) == _GZIP_MAGIC else raw
         self._max = max_line
+        self._exhausted = False
+        self._failure: str | None = None  # a read error, warned after the lines read before it
         self.warnings: list[str] = []
         self.complete = False
         self.lines = 0
         try:
+            # A pipe or socket is followed line by line (a batch would wait for lines to come).
+            self._batch = self.BATCH_LINES if raw.seekable() else 1
             self.header = self._read_header()
         except BaseException:
             self.close()
@@ -181,30 +199,52 @@ class TraceReader:
         if self._own:
             self._stream.close()
 
+    @property
+    def exhausted(self) -> bool:
+        """True once the last line has been read (:meth:`read_events` then returns ``[]``)."""
+        return self._exhausted
+
+    @property
+    def position(self) -> int | None:
+        """Bytes of the underlying file read so far (compressed bytes for gzip); None if unknown."""
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return None
+
     def warn(self, text: str) -> None:
         if len(self.warnings) < _MAX_WARNINGS:
             self.warnings.append(text)
         elif len(self.warnings) == _MAX_WARNINGS:
             self.warnings.append("(more warnings not shown)")
 
-    def _raw_lines(self) -> Iterator[bytes]:
-        stream = self._stream
-        while True:
+    def _read_lines(self, n: int) -> list[bytes | None]:
+        """The next ``n`` raw lines (fewer at the end); None stands for a line over the limit."""
+        lines: list[bytes | None] = []
+        if self._exhausted:
+            return lines
+        readline = self._stream.readline
+        limit = self._max + 1
+        while len(lines) < n:
             try:
-                line = stream.readline(self._max + 1)
+                line = readline(limit)
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-                self.warn(
-                    f"line {self.lines + 1}: file cut short or damaged ({type(exc).__name__}); kept what came before"
+                self._failure = (
+                    f"line {self.lines + len(lines) + 1}: file cut short or damaged ({type(exc).__name__}); "
+                    "kept what came before"
                 )
-                return
+                self._exhausted = True
+                break
             if not line:
-                return
-            self.lines += 1
+                self._exhausted = True
+                break
             if len(line) > self._max and not line.endswith(b"\n"):
-                self.warn(f"line {self.lines}: longer than {self._max} bytes; skipped")
                 self._skip_rest_of_line()
-                continue
-            yield line
+                lines.append(None)
+            else:
+                lines.append(line)
+        self.lines += len(lines)
+        return lines
 
     def _skip_rest_of_line(self) -> None:
         while True:
@@ -215,26 +255,65 @@ class TraceReader:
             if not chunk or chunk.endswith(b"\n"):
                 return
 
-    def _decode(self, line: bytes) -> dict[str, Any] | None:
+    def _decode(self, line: bytes | None, number: int) -> dict[str, Any] | None:
+        """One line as an event, or None (with a warning unless it is blank)."""
+        if line is None:
+            self.warn(f"line {number}: longer than {self._max} bytes; skipped")
+            return None
         if not line.strip():
             return None
         try:
             obj = _loads(line)
         except _DecodeError:
             if line.endswith(b"\n"):
-                self.warn(f"line {self.lines}: not valid JSON; skipped")
+                self.warn(f"line {number}: not valid JSON; skipped")
             else:
-                self.warn(f"line {self.lines}: incomplete last line (the trace was cut short); skipped")
+                self.warn(f"line {number}: incomplete last line (the trace was cut short); skipped")
             return None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-            self.warn(f"line {self.lines}: not an event object; skipped")
+            self.warn(f"line {number}: not an event object; skipped")
             return None
         return obj
 
+    def _decode_lines(self, lines: list[bytes | None], first: int) -> list[dict[str, Any]]:
+        """The events of ``lines`` (numbered from ``first``), with a warning for each line skipped."""
+        events = self._decode_batch(lines)
+        if events is None:  # some line is damaged: decode them one by one to find it
+            decoded = (self._decode(line, first + i) for i, line in enumerate(lines))
+            events = [ev for ev in decoded if ev is not None]
+        if not self.complete and "end" in map(_TYPE, events):
+            self.complete = True
+        return events
+
+    @staticmethod
+    def _decode_batch(lines: list[bytes | None]) -> list[dict[str, Any]] | None:
+        """The events of ``lines`` when every one is a well-formed event, else None."""
+        try:
+            events: list[Any] = list(map(_loads, lines))
+        except (ValueError, TypeError):
+            return None
+        if _types(events) <= {dict} and _types(map(_TYPE, events)) <= {str}:
+            return events
+        return None
+
+    def read_events(self, max_lines: int = BATCH_LINES) -> list[dict[str, Any]]:
+        """The events of the next ``max_lines`` lines after the header, in file order.
+
+        Fewer (possibly none) when lines were skipped; ``[]`` for good once :attr:`exhausted`.
+        Unknown event types are passed through.
+        """
+        first = self.lines + 1
+        events = self._decode_lines(self._read_lines(max(1, max_lines)), first)
+        if self._failure is not None:
+            self.warn(self._failure)
+            self._failure = None
+        return events
+
     def _read_header(self) -> dict[str, Any]:
-        self._lines = self._raw_lines()
-        for line in self._lines:
-            obj = self._decode(line)
+        while not self._exhausted:
+            first = self.lines + 1
+            lines = self._read_lines(1)
+            obj = self._decode(lines[0], first) if lines else None
             if obj is None:
                 continue
             if obj.get("type") != "header" or obj.get("schema") != SCHEMA:
@@ -255,13 +334,8 @@ class TraceReader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Events after the header, in file order. Unknown event types are passed through."""
-        for line in self._lines:
-            obj = self._decode(line)
-            if obj is None:
-                continue
-            if obj["type"] == "end":
-                self.complete = True
-            yield obj
+        while not self._exhausted:
+            yield from self.read_events(self._batch)
 
 
 @dataclass
@@ -332,9 +406,11 @@ def _table(rows: list[Any], width: int) -> NDArray[np.int64]:
     if not rows:
         return np.zeros((0, width), dtype=np.int64)
     widths = set(map(len, rows))
-    if widths == {width}:
-        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=len(rows) * width)
-        return flat.reshape(-1, width)
+    if len(widths) == 1:
+        (w,) = widths
+        if w >= width:
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=len(rows) * w)
+            return flat.reshape(-1, w)[:, :width]
     if min(widths) < width:
         raise ValueError(f"a record has fewer than {width} fields")
     return np.array([r[:width] for r in rows], dtype=np.int64)
@@ -349,14 +425,168 @@ def _ints(value: Any) -> NDArray[np.int64] | None:
     return arr if arr.ndim == 1 else None
 
 
+def _types(values: Iterable[Any]) -> set[type]:
+    return set(map(type, values))
+
+
+def _starts(lens: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Where each of consecutive runs of ``lens`` begins (an exclusive cumulative sum)."""
+    offs = np.zeros(len(lens), dtype=np.int64)
+    np.cumsum(lens[:-1], out=offs[1:])
+    return offs
+
+
+_TYPE: Final = methodcaller("get", "type")
+_TICK_START_END: Final = itemgetter("tick", "start", "end")
+_ENTITIES: Final = methodcaller("get", "entities", 0)
+_FLAGS: Final = methodcaller("get", "flags", 0)
+_DT: Final = methodcaller("get", "dt", 0.0)
+_GROUPS: Final = methodcaller("get", "groups")
+_PHASES: Final = methodcaller("get", "phases")
+_SYSTEMS: Final = methodcaller("get", "systems")
+_RESULTS: Final = methodcaller("get", "system_results")
+_ERRORS: Final = methodcaller("get", "errors")
+_COUNTERS: Final = methodcaller("get", "counters")
+_INT_TYPES: Final = frozenset((int, bool))
+_NUMBER_TYPES: Final = frozenset((int, bool, float))
+_I64_MIN: Final = -(2**63)
+_I64_MAX: Final = 2**63 - 1
+#: Extra room reserve() gives the columns beyond its estimate (a few percent of error is usual).
+_RESERVE_MARGIN: Final = 1.05
+#: Share of the estimated rows whose memory reserve() maps ahead of the writer.
+_FAULT_IN_SHARE: Final = 0.9
+
+
+class _Rows:
+    """A column (or a table of ``width`` columns) that grows in place, a chunk at a time.
+
+    Rows handed out by :meth:`take` are written once, before the next :meth:`view`, and never
+    again, so a view (what ``TraceBuilder.build()`` puts in a :class:`TraceData`) stays valid
+    while the builder keeps appending. Growing moves the rows to a bigger buffer and leaves the
+    old one to the views that use it. Capacity nobody wrote is never touched, so reserving
+    generously costs address space, not memory.
+
+    :meth:`fault_in` (called from another thread) touches reserved rows ahead of the writer so
+    the operating system maps their memory there, not on the writer's time; the lock keeps
+    the two apart: rows below ``_ready`` belong to the writer or are already mapped.
+    """
+
+    def __init__(self, width: int = 0, dtype: type[np.generic] = np.int64, order: Literal["C", "F"] = "C") -> None:
+        self._tail: tuple[int, ...] = (width,) if width else ()
+        self._dtype = dtype
+        self._order: Literal["C", "F"] = order
+        self.buf: NDArray[Any] = np.empty((0, *self._tail), dtype=dtype, order=order)
+        self.n = 0
+        self._ready = 0
+        self._lock = threading.Lock()
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.dtype(self._dtype).itemsize * (self._tail[0] if self._tail else 1))
+
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` rows in all."""
+        if rows > len(self.buf):
+            with self._lock:
+                new = np.empty((rows, *self._tail), dtype=self._dtype, order=self._order)
+                new[: self.n] = self.buf[: self.n]
+                self.buf = new
+                self._ready = self.n
+
+    def take(self, k: int) -> NDArray[Any]:
+        """The next ``k`` rows, for the caller to fill."""
+        end = self.n + k
+        if end > len(self.buf):
+            self.reserve(max(end, 2 * len(self.buf), 64))
+        if end > self._ready:  # ahead of fault_in (or none runs): claim the rows
+            with self._lock:
+                self._ready = max(self._ready, end)
+        out = self.buf[self.n : end]
+        self.n = end
+        return out
+
+    def view(self) -> NDArray[Any]:
+        return self.buf[: self.n]
+
+    def fault_in(self, rows: int, upto: int) -> bool:
+        """Touch (one item per memory page) the next ``rows`` rows not yet the writer's, below
+        row ``upto``; False when there are none left. Numpy releases the GIL while it writes."""
+        with self._lock:
+            start = self._ready
+            end = min(start + rows, upto, len(self.buf))
+            if start >= end:
+                return False
+            part = self.buf[start:end]
+            # one item per 4 KiB page of every column: C order rows are one run of memory,
+            # F order rows one run per column
+            (part.T if self._order == "F" else part.reshape(1, -1))[:, :: 4096 // part.itemsize] = 0
+            self._ready = end
+        return True
+
+
+def _fault_in(columns: list[tuple[weakref.ref[_Rows], int]]) -> None:
+    """Touch the reserved rows of each column up to its row limit, a few MiB of each in turn;
+    ends early if the builder is dropped (a cancelled load)."""
+    step = 4 << 20
+    todo = columns
+    while todo:
+        still = []
+        for ref, upto in todo:
+            col = ref()
+            if col is None:
+                return
+            if col.fault_in(max(1, step // col.row_bytes), upto):
+                still.append((ref, upto))
+            del col
+        todo = still
+
+
+def _expand_systems(
+    flat: NDArray[np.int64], lens: NDArray[np.int64], group_rows: NDArray[np.int64], out: NDArray[np.int64]
+) -> None:
+    """Write compact system records as rows of ``SYSTEM_FIELDS`` into ``out``, vectorised.
+
+    ``flat`` holds the records ``[group_pos, first, t0 .. tn]`` back to back, ``lens`` their
+    lengths, ``group_rows`` the group row of each; ``out`` has one row per system run
+    (``sum(lens - 3)``), column-major so each column is a contiguous write.
+    """
+    offs = _starts(lens)
+    n = lens - 3  # systems per record
+    out[:, 4:] = 0  # results and flags: filled from the sparse system_results afterwards
+    if (n == 1).all():  # one system per record (summaries built by hand): no expansion
+        out[:, 0] = group_rows
+        out[:, 1] = flat[offs + 1]
+        out[:, 2] = flat[offs + 2]
+        out[:, 3] = flat[offs + 3]
+        return
+    # In flat, every record is [group_pos, first, t0 .. tn]: the start times are every position
+    # except the two header ints and the last time of each record, and the end times sit one
+    # position later. Two boolean compressions write the time columns in place, without index
+    # arrays as long as the rows.
+    is_start = np.ones(len(flat), dtype=np.bool_)
+    is_start[offs] = False
+    is_start[offs + 1] = False
+    is_start[offs + lens - 1] = False
+    np.compress(is_start, flat, out=out[:, 2])
+    np.compress(is_start[:-1], flat[1:], out=out[:, 3])
+    out[:, 0] = np.repeat(group_rows, n)
+    # system index = first + k, where k counts up inside each record
+    out[:, 1] = np.repeat(flat[offs + 1] - (np.cumsum(n) - n), n)
+    out[:, 1] += np.arange(len(out), dtype=np.int64)
+
+
 class TraceBuilder:
     """Accumulates decoded events into columns; ``build()`` returns a :class:`TraceData`.
 
     :func:`load_trace` uses it for files; a live viewer feeds it the events of a stream
     (``builder.add(event)``) and calls ``build()`` when it wants a fresh view. Malformed
-    records are skipped with a warning, as in :class:`TraceReader`. Per tick it only
-    converts lists to arrays; expanding the compact system records into rows happens once,
-    vectorised, in ``build()``.
+    records are skipped with a warning, as in :class:`TraceReader`.
+
+    Ticks are queued and converted ``CHUNK_TICKS`` at a time, straight into columns that grow
+    in place (their system records expanded into rows on the way); ``build()`` only hands out
+    views of what is there, so building often (partial captures, live views) is cheap, and the
+    columns of a whole file are written once, without a final join. :meth:`reserve` sizes the
+    columns up front when the caller can estimate the number of ticks.
     """
 
     def __init__(self, header: dict[str, Any]) -> None:
@@ -365,24 +595,32 @@ class TraceBuilder:
         self.complete = False
         self._n_group_names = len(header.get("groups") or ())
         self._n_system_names = len(header.get("systems") or ())
-        self._ticks: list[tuple[int, int, int, float, int, int]] = []
-        self._g_parts: list[NDArray[np.int64]] = []
-        self._p_parts: list[NDArray[np.int64]] = []
-        self._g_counts: list[int] = []
-        self._p_counts: list[int] = []
-        # compact system records: flat ints, record lengths, and the group row base of each record
-        self._s_flat: list[NDArray[np.int64]] = []
-        self._s_lens: list[int] = []
-        self._s_base: list[int] = []
+        self._tick = _Rows()
+        self._start = _Rows()
+        self._end = _Rows()
+        self._dt = _Rows(dtype=np.float64)
+        self._entities = _Rows()
+        self._flags = _Rows()
+        self._groups = _Rows(len(GROUP_FIELDS))
+        self._group_tick_row = _Rows()
+        self._phases = _Rows(len(PHASE_FIELDS))
+        self._phase_tick_row = _Rows()
+        # Column-major: every consumer reads whole columns (``systems[:, 2]``), and filling
+        # them column by column is then a contiguous write.
+        self._systems = _Rows(len(SYSTEM_FIELDS), order="F")
+        # While the system rows are sorted by group row (always, for files the recorder
+        # writes), results and errors are matched to their rows chunk by chunk; otherwise
+        # build() matches them all again over the whole column (see _match_all).
+        self._sorted = True
         self._results: list[tuple[int, int, int, int]] = []  # (group_row, k, code, flags)
         self._raw_errors: list[tuple[int, int, str]] = []  # (group_row, k, text)
+        self._errors: list[tuple[int, int, str]] = []  # (group_row, system_row, text)
         self._ctr_groups: dict[tuple[str, ...], tuple[list[int], list[tuple[Any, ...]]]] = {}
         self._marks: list[dict[str, Any]] = []
-        self._n_groups = 0
         self._pending: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
-        return len(self._ticks) + len(self._pending)
+        return self._tick.n + len(self._pending)
 
     def _warn(self, text: str) -> None:
         if len(self.warnings) < _MAX_WARNINGS:
@@ -415,6 +653,50 @@ class TraceBuilder:
             self.complete = True
         return False
 
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        """Take a list of decoded events: the same as :meth:`add` on each, in order, but a run
+        of ticks is checked and queued at once (what bulk loading uses)."""
+        try:
+            ticks_only = _types(map(_TYPE, events)) <= {str} and all(map("tick".__eq__, map(_TYPE, events)))
+            ok = ticks_only and _types(chain.from_iterable(map(_TICK_START_END, events))) <= _INT_TYPES
+        except (KeyError, TypeError, AttributeError):
+            ok = False
+        if not ok:
+            for ev in events:
+                self.add(ev)
+            return
+        while events:  # flushed where add() would flush: warnings come in the same order
+            room = self.CHUNK_TICKS - len(self._pending)
+            self._pending.extend(events[:room])
+            events = events[room:]
+            if len(self._pending) >= self.CHUNK_TICKS:
+                self._flush()
+
+    def reserve(self, ticks: int) -> None:
+        """Size the columns for about ``ticks`` ticks in all, from the records per tick so far
+        (nothing happens before a first chunk of ticks is converted).
+
+        Only a hint (an estimate from the file size, say): columns get a margin and still grow
+        past it, and room never used costs no memory. A background thread maps the memory of
+        the estimated rows ahead of the writer (a first touch of fresh memory costs as much as
+        filling it, and can then be paid on another core while this thread parses).
+        """
+        n = self._tick.n  # converted ticks (the queued ones are not counted yet)
+        if n == 0 or ticks <= len(self):
+            return
+        scale = ticks / n
+        columns = []
+        for col in (self._tick, self._start, self._end, self._dt, self._entities, self._flags):
+            columns.append((col, ticks))
+        for col in (self._groups, self._group_tick_row, self._phases, self._phase_tick_row, self._systems):
+            columns.append((col, int(col.n * scale) + 64))
+        for col, rows in columns:
+            col.reserve(int(rows * _RESERVE_MARGIN))
+        # Most of the estimate is mapped ahead (not all: an estimate a bit high would leave
+        # memory mapped for nothing); the writer claims rows as it goes, so the two never meet.
+        todo = [(weakref.ref(col), int(rows * _FAULT_IN_SHARE)) for col, rows in columns]
+        threading.Thread(target=_fault_in, args=(todo,), name="ecs-trace fault-in", daemon=True).start()
+
     def _flush(self) -> None:
         evs, self._pending = self._pending, []
         if evs and not self._add_bulk(evs):
@@ -422,77 +704,165 @@ class TraceBuilder:
                 self._add_one(ev)
 
     def _add_bulk(self, evs: list[dict[str, Any]]) -> bool:
-        """Convert a chunk of well-formed ticks at once; False (nothing changed) on any doubt."""
+        """Convert a chunk of well-formed ticks at once; False (nothing changed) on any doubt.
+
+        Every field is read with C-level getters over the whole chunk; anything unusual
+        (a missing list, a value of an odd type, a bad record) sends the chunk to the careful
+        per-tick path, which gives the same result for every tick that is well formed.
+        """
         gw, pw = len(GROUP_FIELDS), len(PHASE_FIELDS)
+        k = len(evs)
         try:
-            rows = [
-                (
-                    int(ev["tick"]),
-                    int(ev["start"]),
-                    int(ev["end"]),
-                    float(ev.get("dt", 0.0)),
-                    int(ev.get("entities", 0)),
-                    int(ev.get("flags", 0)),
-                )
-                for ev in evs
-            ]
-            glists = [ev.get("groups") or [] for ev in evs]
-            plists = [ev.get("phases") or [] for ev in evs]
-            slists = [ev.get("systems") or [] for ev in evs]
-            g_counts = [len(g) for g in glists]
-            p_counts = [len(p) for p in plists]
-            s_counts = [len(r) for r in slists]
-            groups = _table([r for g in glists for r in g], gw)
-            phases = _table([r for p in plists for r in p], pw)
-            recs = [r for sl in slists for r in sl]
+            tse = np.fromiter(chain.from_iterable(map(_TICK_START_END, evs)), dtype=np.int64, count=3 * k)
+            entities = list(map(_ENTITIES, evs))
+            flags = list(map(_FLAGS, evs))
+            dts = list(map(_DT, evs))
+            glists = list(map(_GROUPS, evs))
+            plists = list(map(_PHASES, evs))
+            slists = list(map(_SYSTEMS, evs))
+            if not (
+                _types(entities) <= _INT_TYPES
+                and _types(flags) <= _INT_TYPES
+                and _types(dts) <= _NUMBER_TYPES
+                and _types(glists) | _types(plists) | _types(slists) <= {list}
+            ):
+                return False
+            ints = np.fromiter(chain(entities, flags), dtype=np.int64, count=2 * k)
+            dt = np.fromiter(dts, dtype=np.float64, count=k)
+            g_counts = np.fromiter(map(len, glists), dtype=np.int64, count=k)
+            p_counts = np.fromiter(map(len, plists), dtype=np.int64, count=k)
+            s_counts = np.fromiter(map(len, slists), dtype=np.int64, count=k)
+            groups = _table(list(chain.from_iterable(glists)), gw)
+            phases = _table(list(chain.from_iterable(plists)), pw)
+            recs = list(chain.from_iterable(slists))
             lens = np.fromiter(map(len, recs), dtype=np.int64, count=len(recs))
             flat = np.fromiter(chain.from_iterable(recs), dtype=np.int64, count=int(lens.sum()))
         except (KeyError, TypeError, ValueError, OverflowError):
             return False
-        if groups.shape[0] != sum(g_counts) or phases.shape[0] != sum(p_counts):
-            return False
         if len(groups) and ((groups[:, 0] < 0) | (groups[:, 0] >= self._n_group_names)).any():
             return False
-        g_counts_arr = np.asarray(g_counts, dtype=np.int64)
-        tick_base = self._n_groups + np.concatenate([[0], np.cumsum(g_counts_arr)[:-1]])  # first group row
+        tick_first_group = self._groups.n + _starts(g_counts)  # first group row of each tick
+        group_rows = np.zeros(0, dtype=np.int64)
         if recs:
             if int(lens.min()) < 4:
                 return False
-            offs = np.concatenate([[0], np.cumsum(lens)[:-1]])
-            rec_tick = np.repeat(np.arange(len(evs)), s_counts)
+            offs = _starts(lens)
+            rec_tick = np.repeat(np.arange(k), s_counts)
             pos = flat[offs]
             first = flat[offs + 1]
-            if ((pos < 0) | (pos >= g_counts_arr[rec_tick]) | (first < 0)).any():
+            if ((pos < 0) | (pos >= g_counts[rec_tick]) | (first < 0)).any():
                 return False
             if ((first + lens - 3) > self._n_system_names).any():
                 return False
-            self._s_flat.append(flat)
-            self._s_lens.extend(lens.tolist())
-            self._s_base.extend(tick_base[rec_tick].tolist())
-        base_rows = len(self._ticks)
-        self._ticks.extend(rows)
-        self._g_parts.append(groups)
-        self._p_parts.append(phases)
-        self._g_counts.extend(g_counts)
-        self._p_counts.extend(p_counts)
-        for i, ev in enumerate(evs):
-            base = int(tick_base[i])
-            extra_results = ev.get("system_results")
-            if extra_results:
-                self._take_results(extra_results, base, g_counts[i])
-            extra_errors = ev.get("errors")
-            if extra_errors:
-                self._take_errors(extra_errors, base, g_counts[i])
-            ctr = ev.get("counters")
-            if isinstance(ctr, dict):
-                self._take_counters(ctr, base_rows + i)
-        self._n_groups += int(g_counts_arr.sum())
+            group_rows = tick_first_group[rec_tick] + pos
+        tse = tse.reshape(k, 3)
+        self._commit(evs, tse, ints[:k], ints[k:], dt, groups, g_counts, phases, p_counts, flat, lens, group_rows)
         return True
+
+    def _commit(
+        self,
+        evs: list[dict[str, Any]],
+        tse: NDArray[np.int64],
+        entities: NDArray[np.int64],
+        flags: NDArray[np.int64],
+        dt: NDArray[np.float64],
+        groups: NDArray[np.int64],
+        g_counts: NDArray[np.int64],
+        phases: NDArray[np.int64],
+        p_counts: NDArray[np.int64],
+        flat: NDArray[np.int64],
+        lens: NDArray[np.int64],
+        group_rows: NDArray[np.int64],
+    ) -> None:
+        """Append checked, converted ticks (``evs`` for their sparse parts) to the columns."""
+        k = len(evs)
+        t0 = self._tick.n
+        g0 = self._groups.n
+        s0 = self._systems.n
+        self._tick.take(k)[:] = tse[:, 0]
+        self._start.take(k)[:] = tse[:, 1]
+        self._end.take(k)[:] = tse[:, 2]
+        self._dt.take(k)[:] = dt
+        self._entities.take(k)[:] = entities
+        self._flags.take(k)[:] = flags
+        tick_rows = np.arange(t0, t0 + k, dtype=np.int64)
+        self._groups.take(len(groups))[:] = groups
+        self._group_tick_row.take(len(groups))[:] = np.repeat(tick_rows, g_counts)
+        self._phases.take(len(phases))[:] = phases
+        self._phase_tick_row.take(len(phases))[:] = np.repeat(tick_rows, p_counts)
+        rows = self._systems.take(int((lens - 3).sum()) if len(lens) else 0)
+        if len(rows):
+            _expand_systems(flat, lens, group_rows, rows)
+            if self._sorted and len(rows) > 1 and not (rows[1:, 0] >= rows[:-1, 0]).all():
+                self._sorted = False
+        # the sparse parts: system results, errors, counters
+        first_group = (g0 + _starts(g_counts)).tolist()
+        counts = g_counts.tolist()
+        n_results, n_errors = len(self._results), len(self._raw_errors)
+        results = list(map(_RESULTS, evs))
+        for i in compress(range(k), results):
+            self._take_results(results[i], first_group[i], counts[i])
+        errors = list(map(_ERRORS, evs))
+        for i in compress(range(k), errors):
+            self._take_errors(errors[i], first_group[i], counts[i])
+        if self._sorted and (len(self._results) > n_results or len(self._raw_errors) > n_errors):
+            self._match_chunk(rows, s0, self._results[n_results:], self._raw_errors[n_errors:])
+        self._take_counters(list(map(_COUNTERS, evs)), t0)
+
+    def _match_chunk(
+        self,
+        rows: NDArray[np.int64],
+        s0: int,
+        results: list[tuple[int, int, int, int]],
+        errors: list[tuple[int, int, str]],
+    ) -> None:
+        """Match this chunk's results and errors to its system rows (``rows``, from row ``s0``).
+
+        The system rows of group row g are those whose group row is g; as the column is sorted,
+        the ones of this chunk's groups are all in ``rows``. Same answers as the search over the
+        whole column in :meth:`_match_all`.
+        """
+        keys = [(g, k) for g, k, _, _ in results] + [(g, k) for g, k, _ in errors]
+        g = np.array([key[0] for key in keys], dtype=np.int64)
+        k = np.array([key[1] if 0 <= key[1] <= _I64_MAX // 2 else -1 for key in keys], dtype=np.int64)
+        col = rows[:, 0]
+        lo = np.searchsorted(col, g, side="left")
+        hi = np.searchsorted(col, g + 1, side="left")
+        at = np.where((k >= 0) & (lo + k < hi), lo + k, -1).tolist()
+        for (_, _, code, flags), r in zip(results, at, strict=False):
+            if r >= 0:
+                rows[r, 4] = code
+                rows[r, 5] = flags
+        for (g_row, _, text), r in zip(errors, at[len(results) :], strict=True):
+            self._errors.append((g_row, s0 + r if r >= 0 else -1, text))
+
+    def _match_all(self, systems: NDArray[np.int64]) -> list[tuple[int, int, str]]:
+        """Results (written into ``systems``) and errors matched over the whole column.
+
+        Used when the rows are not sorted by group row (records of a tick out of group order),
+        where matching chunk by chunk could differ from the search over the whole column.
+        """
+        n_groups = self._groups.n
+        systems[:, 4:] = 0
+        firsts = np.searchsorted(systems[:, 0], np.arange(n_groups + 1), side="left")
+
+        def row_of(group_row: int, k: int) -> int:
+            if k < 0 or group_row >= n_groups:
+                return -1
+            r = int(firsts[group_row]) + k
+            return r if r < int(firsts[group_row + 1]) else -1
+
+        for g_row, k, code, flags in self._results:
+            r = row_of(g_row, k)
+            if r >= 0:
+                systems[r, 4] = code
+                systems[r, 5] = flags
+        return [(g_row, row_of(g_row, k), text) for g_row, k, text in self._raw_errors]
 
     def _take_results(self, results: Any, base: int, n_groups: int) -> None:
         for r in results if isinstance(results, list) else ():
             well_formed = isinstance(r, list) and len(r) >= 4 and all(isinstance(v, int) for v in r[:4])
-            if well_formed and 0 <= r[0] < n_groups:
+            if well_formed and 0 <= r[0] < n_groups and min(r[2:4]) >= _I64_MIN and max(r[2:4]) <= _I64_MAX:
                 self._results.append((base + r[0], r[1], r[2], r[3]))
 
     def _take_errors(self, errors: Any, base: int, n_groups: int) -> None:
@@ -501,14 +871,25 @@ class TraceBuilder:
                 k = err[1] if isinstance(err[1], int) else -1
                 self._raw_errors.append((base + err[0], k, str(err[2])))
 
-    def _take_counters(self, ctr: dict[str, Any], tick_row: int) -> None:
+    def _take_counters(self, counters: list[Any], first_row: int) -> None:
         # Ticks nearly always carry the same counter names: group their values by the tuple
         # of names and convert each group in one numpy call at build time.
-        group = self._ctr_groups.get(tuple(ctr))
-        if group is None:
-            group = self._ctr_groups[tuple(ctr)] = ([], [])
-        group[0].append(tick_row)
-        group[1].append(tuple(ctr.values()))
+        if _types(counters) == {dict}:
+            names = list(map(tuple, counters))
+            if names.count(names[0]) == len(names):  # one set of names for the chunk (the usual case)
+                group = self._ctr_groups.get(names[0])
+                if group is None:
+                    group = self._ctr_groups[names[0]] = ([], [])
+                group[0].extend(range(first_row, first_row + len(counters)))
+                group[1].extend(map(tuple, map(dict.values, counters)))
+                return
+        for i, ctr in enumerate(counters):
+            if isinstance(ctr, dict):
+                group = self._ctr_groups.get(tuple(ctr))
+                if group is None:
+                    group = self._ctr_groups[tuple(ctr)] = ([], [])
+                group[0].append(first_row + i)
+                group[1].append(tuple(ctr.values()))
 
     def _counter_columns(self) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
         parts: dict[str, tuple[list[NDArray[np.int64]], list[NDArray[np.float64]]]] = {}
@@ -544,138 +925,86 @@ class TraceBuilder:
     def _add_one(self, ev: dict[str, Any]) -> bool:
         """The careful path for one tick: skip it with a warning if anything is malformed."""
         try:
-            row = (
-                int(ev["tick"]),
-                int(ev["start"]),
-                int(ev["end"]),
-                float(ev.get("dt", 0.0)),
-                int(ev.get("entities", 0)),
-                int(ev.get("flags", 0)),
-            )
-        except (KeyError, TypeError, ValueError):
+            scalars = (int(ev["tick"]), int(ev["start"]), int(ev["end"]))
+            entities, flags = int(ev.get("entities", 0)), int(ev.get("flags", 0))
+            dt = float(ev.get("dt", 0.0))
+            tse = np.array([scalars], dtype=np.int64)
+            ints = np.array([entities, flags], dtype=np.int64)
+        except (KeyError, TypeError, ValueError, OverflowError):
             self._warn("a tick record with missing or bad fields was skipped")
             return False
         groups = _rows(ev.get("groups"), len(GROUP_FIELDS))
         phases = _rows(ev.get("phases"), len(PHASE_FIELDS))
         recs = ev.get("systems") or []
         ok = groups is not None and phases is not None and isinstance(recs, list)
-        flat: NDArray[np.int64] | None = None
-        lens: list[int] = []
+        flat: NDArray[np.int64] | None = np.zeros(0, dtype=np.int64)
+        lens = np.zeros(0, dtype=np.int64)
         if ok:
             assert groups is not None
             ng = len(groups)
             if ((groups[:, 0] < 0) | (groups[:, 0] >= self._n_group_names)).any():
                 ok = False
             elif recs:
-                lens = [len(r) if isinstance(r, list) else 0 for r in recs]
-                flat = _ints([v for r in recs for v in r]) if min(lens) >= 4 else None
+                lens = np.array([len(r) if isinstance(r, list) else 0 for r in recs], dtype=np.int64)
+                flat = _ints([v for r in recs for v in r]) if lens.min() >= 4 else None
                 if flat is None:
                     ok = False
                 else:
-                    starts = np.cumsum([0, *lens[:-1]])
+                    starts = _starts(lens)
                     pos = flat[starts]
                     first = flat[starts + 1]
                     if ((pos < 0) | (pos >= ng) | (first < 0)).any() or (
-                        (first + np.asarray(lens) - 3) > self._n_system_names
+                        (first + lens - 3) > self._n_system_names
                     ).any():
                         ok = False
         if not ok:
-            self._warn(f"tick {row[0]} has malformed records; skipped")
+            self._warn(f"tick {scalars[0]} has malformed records; skipped")
             return False
         assert groups is not None
         assert phases is not None
-        base = self._n_groups
-        self._ticks.append(row)
-        if flat is not None:
-            self._s_flat.append(flat)
-            self._s_lens.extend(lens)
-            self._s_base.extend([base] * len(lens))
-        self._take_results(ev.get("system_results") or [], base, len(groups))
-        self._take_errors(ev.get("errors") or [], base, len(groups))
-        self._g_parts.append(groups)
-        self._p_parts.append(phases)
-        self._g_counts.append(len(groups))
-        self._p_counts.append(len(phases))
-        self._n_groups += len(groups)
-        ctr = ev.get("counters")
-        if isinstance(ctr, dict):
-            self._take_counters(ctr, len(self._ticks) - 1)
+        assert flat is not None
+        group_rows = self._groups.n + flat[_starts(lens)] if len(lens) else lens
+        self._commit(
+            [ev],
+            tse,
+            ints[:1],
+            ints[1:],
+            np.array([dt], dtype=np.float64),
+            groups,
+            np.array([len(groups)], dtype=np.int64),
+            phases,
+            np.array([len(phases)], dtype=np.int64),
+            flat,
+            lens,
+            group_rows,
+        )
         return True
 
-    def _systems(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Expand compact records to (rows, group row of each row), vectorised.
-
-        Rows are column-major: every consumer reads whole columns (``systems[:, 2]``), and
-        filling them column by column is then a contiguous write.
-        """
-        width = len(SYSTEM_FIELDS)
-        if not self._s_lens:
-            return np.zeros((0, width), dtype=np.int64), np.zeros(0, dtype=np.int64)
-        flat = np.concatenate(self._s_flat)
-        lens = np.asarray(self._s_lens, dtype=np.int64)
-        base = np.asarray(self._s_base, dtype=np.int64)
-        offs = np.zeros(len(lens), dtype=np.int64)
-        np.cumsum(lens[:-1], out=offs[1:])
-        n = lens - 3  # systems per record
-        rows = np.empty((int(n.sum()), width), dtype=np.int64, order="F")
-        rows[:, 4:] = 0  # results and flags: filled from the sparse system_results afterwards
-        if (n == 1).all():  # one system per record (summaries built by hand): no expansion
-            rows[:, 0] = base + flat[offs]
-            rows[:, 1] = flat[offs + 1]
-            rows[:, 2] = flat[offs + 2]
-            rows[:, 3] = flat[offs + 3]
-        else:
-            # In flat, every record is [group_pos, first, t0 .. tn]: the start times are every
-            # position except the two header ints and the last time of each record, and the
-            # end times sit one position later. Two boolean compressions write the time columns
-            # in place, without index arrays as long as the rows.
-            is_start = np.ones(len(flat), dtype=np.bool_)
-            is_start[offs] = False
-            is_start[offs + 1] = False
-            is_start[offs + lens - 1] = False
-            np.compress(is_start, flat, out=rows[:, 2])
-            np.compress(is_start[:-1], flat[1:], out=rows[:, 3])
-            rows[:, 0] = np.repeat(base + flat[offs], n)
-            # system index = first + k, where k counts up inside each record
-            rows[:, 1] = np.repeat(flat[offs + 1] - (np.cumsum(n) - n), n)
-            rows[:, 1] += np.arange(len(rows), dtype=np.int64)
-        return rows, rows[:, 0]
-
     def build(self, warnings: list[str] | None = None) -> TraceData:
-        """The columns accumulated so far (a new object; the builder keeps accumulating)."""
+        """The columns accumulated so far (a new object; the builder keeps accumulating).
+
+        Its arrays are views of the builder's columns (rows already written never change), so
+        a build costs next to nothing however many ticks there are; treat them as read-only.
+        """
         self._flush()
-        gw, pw = len(GROUP_FIELDS), len(PHASE_FIELDS)
-        ticks = self._ticks
-        n = len(ticks)
-        systems, group_of_row = self._systems()
-        # k (position inside its group run) -> system row, through each group's first row
-        firsts = np.searchsorted(group_of_row, np.arange(self._n_groups + 1), side="left")
-
-        def row_of(group_row: int, k: int) -> int:
-            if k < 0 or group_row >= self._n_groups:
-                return -1
-            r = int(firsts[group_row]) + k
-            return r if r < int(firsts[group_row + 1]) else -1
-
-        for g_row, k, code, flags in self._results:
-            r = row_of(g_row, k)
-            if r >= 0:
-                systems[r, 4] = code
-                systems[r, 5] = flags
-        errors = [(g_row, row_of(g_row, k), text) for g_row, k, text in self._raw_errors]
+        systems = self._systems.view()
+        errors = list(self._errors)
+        if not self._sorted:
+            systems = systems.copy(order="F")
+            errors = self._match_all(systems)
         return TraceData(
             header=self.header,
-            tick=np.array([t[0] for t in ticks], dtype=np.int64),
-            tick_start=np.array([t[1] for t in ticks], dtype=np.int64),
-            tick_end=np.array([t[2] for t in ticks], dtype=np.int64),
-            tick_dt=np.array([t[3] for t in ticks], dtype=np.float64),
-            tick_entities=np.array([t[4] for t in ticks], dtype=np.int64),
-            tick_flags=np.array([t[5] for t in ticks], dtype=np.int64),
-            groups=np.concatenate(self._g_parts) if self._g_parts else np.zeros((0, gw), dtype=np.int64),
-            group_tick_row=np.repeat(np.arange(n, dtype=np.int64), self._g_counts),
+            tick=self._tick.view(),
+            tick_start=self._start.view(),
+            tick_end=self._end.view(),
+            tick_dt=self._dt.view(),
+            tick_entities=self._entities.view(),
+            tick_flags=self._flags.view(),
+            groups=self._groups.view(),
+            group_tick_row=self._group_tick_row.view(),
             systems=systems,
-            phases=np.concatenate(self._p_parts) if self._p_parts else np.zeros((0, pw), dtype=np.int64),
-            phase_tick_row=np.repeat(np.arange(n, dtype=np.int64), self._p_counts),
+            phases=self._phases.view(),
+            phase_tick_row=self._phase_tick_row.view(),
             errors=errors,
             counters=self._counter_columns(),
             marks=list(self._marks),
@@ -697,8 +1026,12 @@ def load_trace(source: Source, *, max_ticks: int | None = None) -> TraceData:
     try:
         with TraceReader(source) as reader:
             builder = TraceBuilder(reader.header)
-            for ev in reader:
-                builder.add(ev)
+            size = _size_of(source)
+            while not reader.exhausted:
+                builder.add_events(reader.read_events())
+                if size is not None and len(builder) >= _ESTIMATE_AFTER:
+                    _reserve_for_file(builder, reader, size)
+                    size = None
             data = builder.build()
             data.warnings[:0] = reader.warnings
     finally:
@@ -709,6 +1042,30 @@ def load_trace(source: Source, *, max_ticks: int | None = None) -> TraceData:
     if max_ticks is not None and len(data) > max_ticks:
         data = data_tail(data, max_ticks)
     return data
+
+
+def _size_of(source: Source) -> int | None:
+    try:
+        if isinstance(source, str | os.PathLike):
+            return os.path.getsize(source)
+        return os.fstat(source.fileno()).st_size
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+#: Ticks read before the columns are sized for the whole file (enough for a fair average).
+_ESTIMATE_AFTER: Final = 1024
+
+
+def _reserve_for_file(builder: TraceBuilder, reader: TraceReader, size: int) -> None:
+    """Size ``builder``'s columns for the whole file, extrapolating from the part read so far.
+
+    Worth it for a big file: the columns are then written once, in place, instead of being
+    moved each time they outgrow their buffers.
+    """
+    position = reader.position
+    if position and len(builder):
+        builder.reserve(int(len(builder) * min(size / position, 1e6)))
 
 
 def data_tail(data: TraceData, n: int) -> TraceData:

@@ -30,6 +30,7 @@ from profiler_app._data import (
     RollingWindow,
     StatRow,
     _covered_ms,
+    _run_offsets,
     access_matrix,
     bin_edges,
     bin_sum,
@@ -216,6 +217,13 @@ def test_capture_offsets_find_each_ticks_records(game: Any) -> None:
         systems = data.systems[game.system_rows(rows)]
         assert np.all((systems[:, 0] >= rows.start) & (systems[:, 0] < rows.stop))
         assert np.all(data.phase_tick_row[game.phase_rows(row, row + 1)] == row)
+
+
+@given(st.lists(st.integers(-2, 12), max_size=40), st.integers(0, 10), st.booleans())
+def test_system_offsets_are_those_of_a_binary_search_sorted_or_not(keys: list[int], n: int, sort: bool) -> None:
+    column = np.array(sorted(keys) if sort else keys, dtype=np.int64)
+    expected = np.searchsorted(column, np.arange(n + 1))
+    assert np.array_equal(_run_offsets(column, n), expected)
 
 
 @pytest.fixture(scope="module")
