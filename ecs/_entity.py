@@ -241,7 +241,9 @@ class EntityRegistry:
         end = start + len(ids)
         self._ids[start:end] = ids
         self._archetype[start:end] = archetype
-        self._row[start:end] = np.arange(first_row, first_row + len(ids), dtype=np.int32)
+        # rows = ids - start + first_row, written in place: a temporary arange of a million rows
+        # would be fresh memory, and first touches of fresh memory are what a big spawn pays for
+        np.subtract(ids, start - first_row, out=self._row[start:end], casting="unsafe")
 
     def release(self, indices: NDArray[np.int64], ids: NDArray[np.int64] | None = None) -> None:
         """Free live slots: bump their generation and push them on the free list.
