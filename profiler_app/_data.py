@@ -76,6 +76,7 @@ __all__ = [
     "pick_row",
     "queue_depths",
     "rasterize_spans",
+    "sampling_note",
     "sort_stats",
     "span_at",
     "span_colors",
@@ -1042,6 +1043,24 @@ def span_at(tl: Timeline, x_ms: float, y: float) -> int | None:
             return int(nested[-1])
     top = hit[tl.level[hit] == 0]
     return int(top[-1]) if len(top) else int(hit[-1])
+
+
+def sampling_note(header: dict[str, Any]) -> str:
+    """What the trace's ``system_sampling`` means for the timeline, or "" when every system of
+    every tick was timed (or the trace predates sampling)."""
+    policy = header.get("system_sampling")
+    if not isinstance(policy, dict):
+        return ""
+    every, above = policy.get("every"), policy.get("above_ns")
+    if not isinstance(every, int) or isinstance(every, bool) or every <= 1:
+        return ""
+    above_us = f"{above / 1000:g} us" if isinstance(above, int | float) and not isinstance(above, bool) else "?"
+    return (
+        f"Systems were timed on every tick in groups whose systems averaged at least {above_us},\n"
+        f"and on one tick in {every} in cheaper groups (a clock read per system would cost more\n"
+        "than such systems do). On the other ticks those groups show without their systems;\n"
+        "per-system statistics count the timed runs. ecs.SystemSampling(every=1) times them all."
+    )
 
 
 def describe_span(cap: Capture, tl: Timeline, i: int) -> list[str]:

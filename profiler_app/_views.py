@@ -52,6 +52,7 @@ from ._data import (
     pick_row,
     queue_depths,
     rasterize_spans,
+    sampling_note,
     sort_stats,
     span_at,
     span_colors,
@@ -461,6 +462,12 @@ def draw_timeline(state: ProfilerState) -> None:
         imgui.color_button(f"##legend {label}", imgui.ImVec4(*color), imgui.ColorEditFlags_.no_tooltip, ImVec2(10, 10))
         imgui.same_line(0, 3)
         imgui.text(label)
+    note = sampling_note(cap.data.header)
+    if note:
+        imgui.same_line()
+        imgui.text_disabled("(sampled)")
+        if imgui.is_item_hovered():
+            imgui.set_tooltip(note)
 
     flags = implot.Flags_.no_title | implot.Flags_.no_legend | implot.Flags_.no_box_select | implot.Flags_.no_mouse_text
     with _plot("##timeline", (-1, -1), flags) as opened:

@@ -50,6 +50,7 @@ from profiler_app._data import (
     pick_row,
     queue_depths,
     rasterize_spans,
+    sampling_note,
     sort_stats,
     span_at,
     span_colors,
@@ -668,3 +669,22 @@ def test_a_saved_window_loads_back_as_the_same_ticks(tmp_path: Path, name: str) 
     assert list(loaded.tick) == [7, 8, 9, 10, 11]
     assert np.array_equal(loaded.groups, window.snapshot().groups)  # type: ignore[union-attr]
     assert loaded.marks[0]["name"] == "here"
+
+
+@pytest.mark.parametrize(
+    ("policy", "says"),
+    [
+        ({"every": 16, "above_ns": 5000}, "one tick in 16"),
+        ({"every": 4, "above_ns": 2500}, "at least 2.5 us"),
+        ({"every": 1, "above_ns": 5000}, ""),
+        (None, ""),
+        ({"every": "16"}, ""),
+        ({"every": True}, ""),
+        ({"every": 8, "above_ns": "x"}, "at least ?"),
+        ("garbage", ""),
+    ],
+)
+def test_the_sampling_note_explains_missing_systems_only_when_they_were_sampled(policy: Any, says: str) -> None:
+    header: dict[str, Any] = {} if policy is None else {"system_sampling": policy}
+    note = sampling_note(header)
+    assert (says in note) if says else note == ""
