@@ -562,7 +562,7 @@ class Scheduler:
                 # Drop this group's commands, keep the finished groups' ones, then raise.
                 rt.buffer._truncate(*mark)
                 self._flush_sync(tick, phases, observing)
-                self._finish(tick, t0, dt, groups, phases, observing, aborted=True, extras=extras)
+                self._finish(tick, t0, dt, groups, phases, aborted=True, extras=extras)
                 assert out.exception is not None
                 raise TickError(g.name, out.error_system or "?", out.exception, tick) from out.exception
             yield g.name
@@ -598,13 +598,13 @@ class Scheduler:
         self._phase("flush", tick, p0, stats, phases, observing)
         yield "flush"
         if abort is not None:
-            self._finish(tick, t0, dt, groups, phases, observing, aborted=True, extras=extras)
+            self._finish(tick, t0, dt, groups, phases, aborted=True, extras=extras)
             raise abort from abort.original
 
         self._hook("maintenance", tick, phases, observing)
         yield "maintenance"
         self._hook("post_tick", tick, phases, observing)
-        self._finish(tick, t0, dt, groups, phases, observing, aborted=False, extras=extras)
+        self._finish(tick, t0, dt, groups, phases, aborted=False, extras=extras)
         yield "post_tick"
 
     def _finish(
@@ -614,7 +614,6 @@ class Scheduler:
         dt: float,
         groups: list[GroupSummary],
         phases: list[PhaseSummary],
-        observing: bool,
         aborted: bool,
         extras: dict[int, Any] | None = None,
     ) -> None:
@@ -687,9 +686,9 @@ class Scheduler:
     def _run_systems(self, rt: _Runtime, tick: int, elapsed: float, timed: bool) -> _Outcome:
         """Run the group's systems in order under its error policy; never raises.
 
-        With ``timed`` (observers attached) the clock is read once per system boundary and
-        results are kept as codes (see :class:`~ecs.SystemTimes`): the cheapest record that
-        still gives every system's start, end and result. This loop is the scheduler's hot
+        With ``timed`` (an observed run that the sampling policy picked) the clock is read once
+        per system boundary and results are kept as codes (see :class:`~ecs.SystemTimes`): the
+        cheapest record that still gives every system's start, end and result. This loop is the scheduler's hot
         path: everything it needs per system is prepared once in ``rt.entries``.
         """
         g = rt.plan
