@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
-from .._summary import GroupSummary, SchedulerObserver
+from .._summary import GroupSummary, SchedulerObserver, TickSummary
 from ..scheduler import GroupResult
 
 __all__ = ["JsonFormatter", "KeyValueFormatter", "LoggingObserver", "configure_logging"]
@@ -75,7 +75,8 @@ class LoggingObserver(SchedulerObserver):
     ``entities``, ``commands`` and ``error`` (None unless it failed); async groups add
     ``worker`` and ``queue_wait_ms``. Results are logged at ``level``; errored groups at
     ``error_level`` on every tick, whatever ``every`` says. ``logger`` is a logger or a
-    name (default ``ecs.groups``).
+    name (default ``ecs.groups``). A tick's groups are logged when the tick ends, in the
+    order they finished.
     """
 
     def __init__(
@@ -92,7 +93,16 @@ class LoggingObserver(SchedulerObserver):
         self.error_level = error_level
         self.every = every
 
-    def on_group(self, summary: GroupSummary) -> None:
+    def on_tick(self, summary: TickSummary) -> None:
+        # Listening to whole ticks, not to each group, lets the scheduler keep group runs as
+        # compact records; with both levels off nothing else runs, not even their expansion.
+        logger = self.logger
+        if logger.isEnabledFor(self.level) or logger.isEnabledFor(self.error_level):
+            for group in summary.groups:
+                self.log_group(group)
+
+    def log_group(self, summary: GroupSummary) -> None:
+        """Log one group's summary (called for each group of each observed tick)."""
         result = summary.result
         if result is _ERRORED:
             level = self.error_level
