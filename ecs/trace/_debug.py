@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
@@ -63,6 +63,7 @@ log = logging.getLogger("ecs.debug")
 MAX_PROFILE_TICKS: Final = 100_000
 #: Longest a profile request may wait, in seconds.
 MAX_PROFILE_TIMEOUT: Final = 600.0
+_N = TypeVar("_N", int, float)
 _SORTS: Final = ("cumulative", "tottime", "calls", "ncalls", "time", "name")
 
 
@@ -291,23 +292,15 @@ def _render_profile(cap: _Capture, fmt: str, sort: str, limit: int) -> tuple[str
     return "text/plain; charset=utf-8", out.getvalue()
 
 
-def _int_arg(query: dict[str, list[str]], name: str, default: int, lo: int, hi: int) -> int:
+def _number_arg(query: dict[str, list[str]], name: str, default: _N, lo: _N, hi: _N) -> _N:
+    """Query parameter ``name`` as the type of ``default`` (int or float), within [lo, hi]."""
+    kind = type(default)
     raw = query.get(name, [str(default)])[-1]
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _float_arg(query: dict[str, list[str]], name: str, default: float, lo: float, hi: float) -> float:
-    raw = query.get(name, [str(default)])[-1]
-    try:
-        value = float(raw)
-    except ValueError:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be a number, got {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be {what}, got {raw!r}") from None
     if not lo <= value <= hi:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be between {lo} and {hi}, got {value}")
     return value
@@ -406,7 +399,7 @@ class DebugServer:
         if path == "/metrics":
             return self._get_metrics()
         if path == "/debug/vars":
-            wait = _float_arg(query, "wait", 0.5, 0.0, 10.0)
+            wait = _number_arg(query, "wait", 0.5, 0.0, 10.0)
             snap, fresh = self._observer.request_snapshot(wait)
             body = {**snap, "fresh": fresh, "snapshot_age_s": round(time.time() - snap["time"], 6)}
             return HTTPStatus.OK, "application/json", json.dumps(body, indent=1).encode()
@@ -422,12 +415,12 @@ class DebugServer:
         return HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(self._registry)
 
     def _get_profile(self, query: dict[str, list[str]]) -> tuple[HTTPStatus, str, bytes]:
-        ticks = _int_arg(query, "ticks", 60, 1, MAX_PROFILE_TICKS)
+        ticks = _number_arg(query, "ticks", 60, 1, MAX_PROFILE_TICKS)
         profiler = _choice_arg(query, "profiler", "cprofile", ("cprofile", "pyinstrument"))
         fmt = _choice_arg(query, "format", "text", ("text", "html"))
         sort = _choice_arg(query, "sort", "cumulative", _SORTS)
-        limit = _int_arg(query, "limit", 60, 1, 100_000)
-        timeout = _float_arg(query, "timeout", 30.0, 0.001, MAX_PROFILE_TIMEOUT)
+        limit = _number_arg(query, "limit", 60, 1, 100_000)
+        timeout = _number_arg(query, "timeout", 30.0, 0.001, MAX_PROFILE_TIMEOUT)
         if profiler == "pyinstrument" and not _has_pyinstrument():
             raise RequestError(HTTPStatus.BAD_REQUEST, "pyinstrument is not installed: pip install pyinstrument")
         if fmt == "html" and profiler != "pyinstrument":
