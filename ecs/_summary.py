@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, final, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, final, overload
 
 if TYPE_CHECKING:
     from .scheduler._types import GroupResult
@@ -274,6 +274,9 @@ class TickSummary:
         "tick",
     )
 
+    #: GroupResult members by record code (filled on first use)
+    _results_by_code: ClassVar[tuple[GroupResult, ...]] = ()
+
     def __init__(
         self,
         tick: int,
@@ -316,8 +319,11 @@ class TickSummary:
         return self._groups
 
     def _expand(self, pos: int, r: tuple[int, ...]) -> GroupSummary:
-        from .scheduler._types import GroupResult
+        results = TickSummary._results_by_code
+        if not results:
+            from .scheduler._types import GroupResult  # not at import time: scheduler imports us
 
+            results = TickSummary._results_by_code = tuple(GroupResult)
         info = self._group_info[r[0]]
         timings, error, error_system = self._extras.get(pos, (None, None, None))
         flags = r[11]
@@ -327,7 +333,7 @@ class TickSummary:
             info.mode,
             r[2],
             r[3],
-            list(GroupResult)[r[4]],
+            results[r[4]],
             timings if timings is not None else (),
             error,
             error_system,

@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._metrics import MetricsObserver, require_telemetry
-from ._net import check_bind_host, http_url
+from ._net import check_bind_host, http_url, serve_in_thread, stop_serving
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -344,10 +344,7 @@ class DebugServer:
         scheduler.add_observer(self._observer)
         if self._metrics is not None:
             scheduler.add_observer(self._metrics)
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="ecs-debug-http", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "ecs-debug-http")
         self.closed = False
 
     @staticmethod
@@ -373,9 +370,7 @@ class DebugServer:
         if self.closed:
             return
         self.closed = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
+        stop_serving(self._server, self._thread)
         for obs in (self._observer, self._metrics):
             if obs is not None and obs in self.scheduler.observers:
                 self.scheduler.remove_observer(obs)

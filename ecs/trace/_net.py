@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+from typing import Any
 
-__all__ = ["check_bind_host", "http_url"]
+__all__ = ["check_bind_host", "http_url", "serve_in_thread", "stop_serving"]
 
 
 def check_bind_host(host: str, allow_remote: bool, what: str = "this endpoint") -> None:
@@ -31,3 +33,21 @@ def http_url(host: str, port: int, path: str = "") -> str:
     """``http://host:port/path``, with IPv6 hosts in brackets."""
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}{path}"
+
+
+def serve_in_thread(server: Any, name: str) -> threading.Thread:
+    """Run a ``socketserver`` server on a daemon thread.
+
+    A short poll interval makes :func:`stop_serving` quick; between polls the thread idles in
+    ``select()``.
+    """
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_serving(server: Any, thread: threading.Thread, timeout: float = 5.0) -> None:
+    """Stop a server started by :func:`serve_in_thread` and release its socket."""
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=timeout)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ._metrics import MetricsObserver, require_telemetry
-from ._net import check_bind_host, http_url
+from ._net import check_bind_host, http_url, serve_in_thread, stop_serving
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -78,9 +78,7 @@ class PrometheusEndpoint:
         if self.closed:
             return
         self.closed = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
+        stop_serving(self._server, self._thread)
         for fn in self._on_close:
             fn()
 
@@ -116,12 +114,7 @@ def serve_prometheus(
     reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
     reader = PrometheusMetricReader(registry=reg)
     server = make_server(host, port, make_wsgi_app(reg), _server_class(host), handler_class=_QuietHandler)
-    # A short poll interval makes close() quick; the server thread idles in select() between polls.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="ecs-prometheus-http", daemon=True
-    )
-    thread.start()
-    return PrometheusEndpoint(server, thread, reg, reader)
+    return PrometheusEndpoint(server, serve_in_thread(server, "ecs-prometheus-http"), reg, reader)
 
 
 def prometheus_observer(
