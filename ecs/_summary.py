@@ -249,6 +249,13 @@ GROUP_FIELDS: Final = (
 GROUP_RETRIED: Final = 1
 GROUP_LATE: Final = 2
 
+#: Phases, in code order (a phase record's first field is the position here).
+PHASES: Final = ("pre_tick", "apply", "flush", "maintenance", "post_tick")
+#: Field order of a phase record: how the scheduler keeps a phase when no observer asked for
+#: per-phase callbacks, and the ``phases`` records of a trace's tick lines (as for groups:
+#: ``TickSummary.phases`` expands them on first access, the encoder writes them as they are).
+PHASE_FIELDS: Final = ("phase", "start", "end", "commands", "spawned", "destroyed", "stale")
+
 
 @final
 class TickSummary:
@@ -263,12 +270,13 @@ class TickSummary:
         "_group_info",
         "_groups",
         "_items",
+        "_phase_items",
+        "_phases",
         "aborted",
         "dt",
         "end_ns",
         "entities",
         "in_flight",
-        "phases",
         "queue_depths",
         "start_ns",
         "tick",
@@ -285,7 +293,7 @@ class TickSummary:
         dt: float,
         entities: int,
         groups: Sequence[GroupSummary | tuple[int, ...]],
-        phases: tuple[PhaseSummary, ...],
+        phases: Sequence[PhaseSummary | tuple[int, ...]],
         queue_depths: dict[str, int] | None = None,
         in_flight: tuple[str, ...] = (),
         aborted: bool = False,
@@ -297,7 +305,9 @@ class TickSummary:
         self.end_ns = end_ns
         self.dt = dt
         self.entities = entities
-        self.phases = phases
+        # PhaseSummary objects or PHASE_FIELDS records, expanded by the phases property
+        self._phase_items = phases
+        self._phases: tuple[PhaseSummary, ...] | None = None
         self.queue_depths = {} if queue_depths is None else queue_depths
         self.in_flight = in_flight
         self.aborted = aborted
@@ -317,6 +327,17 @@ class TickSummary:
                 for pos, item in enumerate(self._items)
             )
         return self._groups
+
+    @property
+    def phases(self) -> tuple[PhaseSummary, ...]:
+        """The tick's non-group phases (apply, flush, hooks), in the order they ran."""
+        if self._phases is None:
+            tick = self.tick
+            self._phases = tuple(
+                p if isinstance(p, PhaseSummary) else PhaseSummary(tick, PHASES[p[0]], *p[1:])
+                for p in self._phase_items
+            )
+        return self._phases
 
     def _expand(self, pos: int, r: tuple[int, ...]) -> GroupSummary:
         results = TickSummary._results_by_code

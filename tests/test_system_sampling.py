@@ -36,6 +36,16 @@ class OnGroup(ecs.SchedulerObserver):
         self.groups.append(summary)
 
 
+class OnPhase(ecs.SchedulerObserver):
+    """Listens to phases: the scheduler builds every PhaseSummary as the phase ends."""
+
+    def __init__(self) -> None:
+        self.phases: list[ecs.PhaseSummary] = []
+
+    def on_phase(self, summary: ecs.PhaseSummary) -> None:
+        self.phases.append(summary)
+
+
 def workload(
     clock: ecs.ManualClock, sampling: ecs.SystemSampling | None = None, fail_at: tuple[int, ...] = ()
 ) -> ecs.Scheduler:
@@ -126,6 +136,48 @@ def groups_seen(with_on_group: bool, sampling: ecs.SystemSampling) -> tuple[list
         sched.run(10, 0.1)
     lines = buf.getvalue().splitlines()
     return [t.groups for t in ticks.ticks], lines[1:]
+
+
+def phases_seen(with_on_phase: bool) -> tuple[list[Any], list[Any], list[bytes]]:
+    """A workload with hooks and commands, with and without an on_phase listener."""
+    clock = ecs.ManualClock(start_ns=5_000)
+    world = ecs.World(components=[Pos, Heat])
+    b = ecs.SchedulerBuilder(world, clock=clock, workers=1)
+
+    @ecs.system(writes=(Pos,))
+    def churn(ctx: ecs.ExecutionContext) -> None:
+        clock.advance(ns=300)
+        ctx.commands.spawn(Pos((ctx.tick, 0.0)))
+        for batch in ctx.query(Pos):
+            ctx.commands.destroy(batch.entities[:1])  # the oldest entity dies
+            break
+
+    b.add_group("churn", [churn])
+    b.add_hook("pre_tick", lambda s: clock.advance(ns=40))
+    b.add_hook("maintenance", lambda s: clock.advance(ns=70))
+    b.add_hook("post_tick", lambda s: clock.advance(ns=10))
+    ticks, phases, buf = OnTickOnly(), OnPhase(), io.BytesIO()
+    with b.build() as sched:
+        sched.add_observer(ticks)
+        if with_on_phase:
+            sched.add_observer(phases)
+        sched.add_observer(TraceRecorder(buf, close_target=False))
+        sched.commands.spawn(Pos((1.0, 2.0)))  # host commands: the first apply phase has one
+        sched.run(6, 0.1)
+    return [t.phases for t in ticks.ticks], phases.phases, buf.getvalue().splitlines()[1:]
+
+
+def test_expanded_phase_records_equal_the_summaries_built_for_on_phase_listeners() -> None:
+    """Phases kept as records (no on_phase listener) expand to what listeners are given."""
+    eager, streamed, eager_lines = phases_seen(True)
+    lazy, _, lazy_lines = phases_seen(False)
+    assert lazy == eager
+    assert [p for tick in eager for p in tick] == streamed
+    assert [p.phase for p in lazy[0]] == ["pre_tick", "apply", "flush", "maintenance", "post_tick"]
+    assert (lazy[0][1].commands, lazy[0][1].spawned) == (1, 1)  # the host's spawn
+    assert lazy[2][2].spawned == 1 and lazy[2][2].destroyed == 1  # the system's commands
+    assert lazy[3][3].duration_ns == 70 and all(isinstance(p, ecs.PhaseSummary) for p in lazy[3])
+    assert lazy_lines == eager_lines  # the same trace bytes, header aside
 
 
 @pytest.mark.parametrize("every", [1, 3])

@@ -40,6 +40,7 @@ from .._commands import ApplyStats, CommandBuffer
 from .._errors import EcsError, TickError
 from .._summary import (
     GROUP_RETRIED,
+    PHASES,
     ComponentInfo,
     GroupInfo,
     GroupSummary,
@@ -71,6 +72,8 @@ _SKIPPED: Final = 2
 _RESULT_NAMES: Final = {r: r.value for r in GroupResult}
 #: GroupResult -> its code in group records (position in the enum; the trace's results table)
 _CODE: Final = {r: i for i, r in enumerate(GroupResult)}
+#: phase name -> its code in a phase record (PHASE_FIELDS)
+_PHASE_CODE: Final = {name: i for i, name in enumerate(PHASES)}
 
 
 @dataclass(slots=True)
@@ -491,7 +494,7 @@ class Scheduler:
         world._resources[Time] = Time(dt, tick, self.elapsed)
         groups: list[Any] = []  # GroupSummary objects or GROUP_FIELDS records
         extras: dict[int, Any] = {}  # a record's (systems, error, error_system), by position
-        phases: list[PhaseSummary] = []
+        phases: list[Any] = []  # PhaseSummary objects or PHASE_FIELDS records
         every = self._every
         per_group = bool(self._group_obs)  # someone wants GroupSummary objects right away
 
@@ -613,7 +616,7 @@ class Scheduler:
         t0: int,
         dt: float,
         groups: list[GroupSummary],
-        phases: list[PhaseSummary],
+        phases: list[Any],
         aborted: bool,
         extras: dict[int, Any] | None = None,
     ) -> None:
@@ -632,7 +635,7 @@ class Scheduler:
                 dt,
                 self.world.registry._count,
                 groups,
-                tuple(phases),
+                phases,
                 depths,
                 in_flight,
                 aborted,
@@ -642,7 +645,7 @@ class Scheduler:
             for on_tick in self._tick_obs:
                 on_tick(summary)
 
-    def _hook(self, kind: str, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
+    def _hook(self, kind: str, tick: int, phases: list[Any], observing: bool) -> None:
         hooks = self._hooks.get(kind, ())
         if not hooks:
             return
@@ -654,22 +657,28 @@ class Scheduler:
                 name = getattr(fn, "__qualname__", repr(fn))
                 raise TickError(f"<{kind} hook>", name, exc, tick) from exc
         if observing:
-            s = PhaseSummary(tick, kind, p0, self._now())
+            if self._phase_obs:
+                s = PhaseSummary(tick, kind, p0, self._now())
+                phases.append(s)
+                for on_phase in self._phase_obs:
+                    on_phase(s)
+            else:  # a PHASE_FIELDS record, expanded only if someone asks for it
+                phases.append((_PHASE_CODE[kind], p0, self._now(), 0, 0, 0, 0))
+
+    def _phase(self, name: str, tick: int, p0: int, stats: ApplyStats, phases: list[Any], observing: bool) -> None:
+        if not observing:
+            return
+        if self._phase_obs:
+            s = PhaseSummary(tick, name, p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
             phases.append(s)
             for on_phase in self._phase_obs:
                 on_phase(s)
+        else:  # a PHASE_FIELDS record, expanded only if someone asks for it
+            phases.append(
+                (_PHASE_CODE[name], p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
+            )
 
-    def _phase(
-        self, name: str, tick: int, p0: int, stats: ApplyStats, phases: list[PhaseSummary], observing: bool
-    ) -> None:
-        if not observing:
-            return
-        s = PhaseSummary(tick, name, p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
-        phases.append(s)
-        for on_phase in self._phase_obs:
-            on_phase(s)
-
-    def _flush_sync(self, tick: int, phases: list[PhaseSummary], observing: bool) -> None:
+    def _flush_sync(self, tick: int, phases: list[Any], observing: bool) -> None:
         p0 = self._now()
         self._phase("flush", tick, p0, self._apply_sync_buffers(), phases, observing)
 

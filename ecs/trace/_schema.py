@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .._summary import GROUP_FIELDS as _GROUP_FIELDS
-from .._summary import GROUP_LATE, GROUP_RETRIED, GroupSummary, SystemTimes
+from .._summary import GROUP_LATE, GROUP_RETRIED, GroupSummary, PhaseSummary, SystemTimes
+from .._summary import PHASE_FIELDS as _PHASE_FIELDS
+from .._summary import PHASES as _PHASES
 
 if TYPE_CHECKING:
-    from .._summary import PhaseSummary, SchedulerInfo, TickSummary
+    from .._summary import SchedulerInfo, TickSummary
 
 __all__ = [
     "ERROR_FIELDS",
@@ -64,7 +66,7 @@ RESULTS: Final = ("executed", "skipped_empty", "skipped_interval", "errored", "s
 #: System results, in code order.
 SYSTEM_RESULTS: Final = ("executed", "errored", "skipped_interval")
 #: Phases, in code order.
-PHASES: Final = ("pre_tick", "apply", "flush", "maintenance", "post_tick")
+PHASES: Final = _PHASES
 
 #: Field order of a group record (an array of ints) in a tick line's ``groups``; the
 #: scheduler keeps group runs in exactly this form (see ``ecs._summary``).
@@ -85,8 +87,9 @@ SYSTEM_FIELDS: Final = (
     "result",  # index into SYSTEM_RESULTS
     "flags",  # bit 0 retried
 )
-#: Field order of a phase record (an array of ints) in a tick line's ``phases``.
-PHASE_FIELDS: Final = ("phase", "start", "end", "commands", "spawned", "destroyed", "stale")
+#: Field order of a phase record (an array of ints) in a tick line's ``phases``; the
+#: scheduler keeps phases in exactly this form (see ``ecs._summary``).
+PHASE_FIELDS: Final = _PHASE_FIELDS
 #: Field order of an error record in a tick line's ``errors``.
 ERROR_FIELDS: Final = (
     "group_pos",  # position of the group record in ``groups``
@@ -296,6 +299,9 @@ class Encoder:
                     reported = True
             if g.error is not None and not reported:
                 errors.append([pos, self._k_of(gidx.get(g.group, -1), g.error_system), g.error])
+        phases: Sequence[Sequence[int]] = t._phase_items  # type: ignore[assignment]
+        if phases and PhaseSummary in map(type, phases):  # someone listened to phases: objects
+            phases = [self.phase(p) if isinstance(p, PhaseSummary) else p for p in phases]
         ctr: dict[str, float] = {"entities": t.entities}
         if t.queue_depths:
             for name, depth in t.queue_depths.items():
@@ -313,7 +319,7 @@ class Encoder:
             "groups": groups,
             "systems": systems,
             "system_results": results,
-            "phases": [self.phase(p) for p in t.phases] if t.phases else [],
+            "phases": phases,  # records, written as they are
             "errors": errors,
             "counters": ctr,
             "in_flight": [gidx.get(n, -1) for n in t.in_flight] if t.in_flight else [],
