@@ -329,6 +329,39 @@ class TickSummary:
         return self._groups
 
     @property
+    def errored_groups(self) -> tuple[GroupSummary, ...]:
+        """The groups whose result is ``ERRORED``, found without expanding the others.
+
+        For observers that only care about failures (an error log, an alert): reading
+        ``groups`` builds a summary per group, this builds one per failed group.
+        """
+        if self._groups is not None:
+            return tuple(g for g in self._groups if g.result.value == "errored")
+        code = self._errored_code()
+        found: list[GroupSummary] = []
+        for pos, item in enumerate(self._items):
+            if isinstance(item, GroupSummary):
+                if item.result.value == "errored":
+                    found.append(item)
+            elif item[4] == code:
+                found.append(self._expand(pos, item))
+        return tuple(found)
+
+    @classmethod
+    def _errored_code(cls) -> int:
+        results = cls._result_members()
+        return next(i for i, r in enumerate(results) if r.value == "errored")
+
+    @classmethod
+    def _result_members(cls) -> tuple[GroupResult, ...]:
+        results = cls._results_by_code
+        if not results:
+            from .scheduler._types import GroupResult  # not at import time: scheduler imports us
+
+            results = cls._results_by_code = tuple(GroupResult)
+        return results
+
+    @property
     def phases(self) -> tuple[PhaseSummary, ...]:
         """The tick's non-group phases (apply, flush, hooks), in the order they ran."""
         if self._phases is None:
@@ -340,11 +373,7 @@ class TickSummary:
         return self._phases
 
     def _expand(self, pos: int, r: tuple[int, ...]) -> GroupSummary:
-        results = TickSummary._results_by_code
-        if not results:
-            from .scheduler._types import GroupResult  # not at import time: scheduler imports us
-
-            results = TickSummary._results_by_code = tuple(GroupResult)
+        results = TickSummary._results_by_code or TickSummary._result_members()
         info = self._group_info[r[0]]
         timings, error, error_system = self._extras.get(pos, (None, None, None))
         flags = r[11]

@@ -143,6 +143,28 @@ def test_nothing_is_built_or_formatted_when_the_level_is_off(
         sched.run(3, 1 / 60)
 
 
+def test_a_logger_at_warning_logs_failures_and_expands_only_the_failed_groups(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual production setting: routine results off, failures on."""
+    logger.setLevel(logging.WARNING)
+    handler = Records()
+    logger.addHandler(handler)
+    expanded: list[str] = []
+    real_expand = ecs.TickSummary._expand
+
+    def counting_expand(self: ecs.TickSummary, pos: int, r: tuple[int, ...]) -> ecs.GroupSummary:
+        g = real_expand(self, pos, r)
+        expanded.append(f"{g.tick}:{g.group}")
+        return g
+
+    monkeypatch.setattr(ecs.TickSummary, "_expand", counting_expand)
+    with build(ecs.ManualClock(), LoggingObserver(logger)) as sched:
+        sched.run(4, 1 / 60)
+    assert [(r.tick, r.group, r.levelno) for r in handler.records] == [(1, "shaky", logging.WARNING)]  # type: ignore[attr-defined]
+    assert expanded == ["1:shaky"]
+
+
 def test_the_logger_can_be_given_by_name_and_defaults_to_ecs_groups() -> None:
     assert LoggingObserver().logger.name == "ecs.groups"
     assert LoggingObserver("game.results").logger is logging.getLogger("game.results")

@@ -227,3 +227,38 @@ def test_bad_sampling_settings_are_refused(kwargs: dict[str, Any], text: str) ->
         ecs.SystemSampling(**kwargs)
     with workload(ecs.ManualClock()) as sched, pytest.raises(ecs.EcsError, match="must be an ecs.SystemSampling"):
         sched.system_sampling = 4  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("with_on_group", [False, True])
+def test_errored_groups_are_the_groups_whose_result_is_errored(with_on_group: bool) -> None:
+    """Found from records without expanding the rest, or from summaries when they exist."""
+    ticks = OnTickOnly()
+    clock = ecs.ManualClock()
+    with workload(clock, fail_at=(1, 2, 4)) as sched:
+        sched.add_observer(ticks)
+        if with_on_group:
+            sched.add_observer(OnGroup())
+        sched.run(6, 0.1)
+    failed = [[g.group for g in t.errored_groups] for t in ticks.ticks]
+    assert failed == [[], ["fragile"], ["fragile"], [], ["fragile"], []]
+    for t in ticks.ticks:  # the same answer once the groups were expanded
+        assert t.errored_groups == tuple(g for g in t.groups if g.result is ecs.GroupResult.ERRORED)
+
+
+def test_errored_groups_include_failed_async_groups() -> None:
+    @ecs.system(reads=(Heat,), async_allowed=True)
+    def melt(ctx: ecs.ExecutionContext) -> None:
+        if ctx.tick == 1:
+            raise RuntimeError("molten")
+
+    world = ecs.World(components=[Pos, Heat])
+    b = ecs.SchedulerBuilder(world, workers=1)
+    b.add_group("melt", [melt], mode=ecs.Mode.ASYNC, error_policy=ecs.ErrorPolicy.CONTINUE)
+    ticks = OnTickOnly()
+    b.add_observer(ticks)
+    with b.build() as sched:
+        for _ in range(3):
+            sched.tick(0.1)
+            assert sched.wait_idle()
+    failed = [(g.tick, g.group, g.mode) for t in ticks.ticks for g in t.errored_groups]
+    assert failed == [(1, "melt", "async")]

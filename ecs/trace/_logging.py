@@ -96,9 +96,14 @@ class LoggingObserver(SchedulerObserver):
     def on_tick(self, summary: TickSummary) -> None:
         # Listening to whole ticks, not to each group, lets the scheduler keep group runs as
         # compact records; with both levels off nothing else runs, not even their expansion.
+        # Only failures are logged on the ticks between every-th ones, and when only the error
+        # level is on (a logger at WARNING): then just the failed groups are expanded.
         logger = self.logger
-        if logger.isEnabledFor(self.level) or logger.isEnabledFor(self.error_level):
+        if summary.tick % self.every == 0 and logger.isEnabledFor(self.level):
             for group in summary.groups:
+                self.log_group(group)
+        elif logger.isEnabledFor(self.error_level):
+            for group in summary.errored_groups:
                 self.log_group(group)
 
     def log_group(self, summary: GroupSummary) -> None:
