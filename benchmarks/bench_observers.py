@@ -256,7 +256,7 @@ def cost_table(quick: bool = False) -> str:
         ("an observer that overrides nothing", lambda: (NoOp(),)),
         ("an `on_tick` observer that reads nothing (records kept, systems sampled)", lambda: (KeepTicks(),)),
         ("`TraceRecorder` to memory", lambda: (TraceRecorder(io.BytesIO()),)),
-        ("`LoggingObserver`, level disabled", lambda: (_logging(False),)),
+        ("`LoggingObserver`, failures only (logger at WARNING)", lambda: (_logging(False),)),
         ("`LoggingObserver`, JSON formatted, every tick", lambda: (_logging(True),)),
         ("`MetricsObserver`, spans off", lambda: (_metrics(False),)),
         ("`MetricsObserver`, tick and group spans", lambda: (_metrics(True),)),

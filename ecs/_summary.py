@@ -284,6 +284,8 @@ class TickSummary:
 
     #: GroupResult members by record code (filled on first use)
     _results_by_code: ClassVar[tuple[GroupResult, ...]] = ()
+    #: the record code of GroupResult.ERRORED (filled on first use)
+    _errored: ClassVar[int] = -1
 
     def __init__(
         self,
@@ -349,8 +351,9 @@ class TickSummary:
 
     @classmethod
     def _errored_code(cls) -> int:
-        results = cls._result_members()
-        return next(i for i, r in enumerate(results) if r.value == "errored")
+        if cls._errored < 0:
+            cls._errored = [r.value for r in cls._result_members()].index("errored")
+        return cls._errored
 
     @classmethod
     def _result_members(cls) -> tuple[GroupResult, ...]:
