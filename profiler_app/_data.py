@@ -263,6 +263,25 @@ class Capture:
     def system_rows(self, groups: slice) -> slice:
         return slice(int(self.system_offsets[groups.start]), int(self.system_offsets[groups.stop]))
 
+    def untimed_runs(self, lo: int, hi: int) -> int:
+        """Group runs in ticks ``[lo, hi)`` whose systems ran but were not timed (sampled out).
+
+        A run counts when its group has systems and it executed, errored or found nothing to
+        do (its systems ran in all three cases) yet the trace holds no system rows for it.
+        """
+        rows = self.group_rows(lo, hi)
+        if rows.stop <= rows.start:
+            return 0
+        g = self.data.groups[rows]
+        timed = np.diff(self.system_offsets[rows.start : rows.stop + 1]) > 0
+        sized = np.array([bool(h.get("systems")) for h in self.data.header.get("groups") or []], dtype=bool)
+        gi = g[:, G_GROUP]
+        known = (gi >= 0) & (gi < len(sized))
+        has_systems = np.zeros(len(g), dtype=bool)
+        has_systems[known] = sized[gi[known]]
+        ran = np.isin(g[:, G_RESULT], (R_EXECUTED, R_ERRORED, R_SKIPPED_EMPTY))
+        return int(np.count_nonzero(ran & has_systems & ~timed))
+
 
 def index_capture(data: TraceData, name: str) -> Capture:
     """Build the indexes of :class:`Capture` (linear time; done once, off the GUI thread)."""

@@ -76,18 +76,20 @@ __all__ = [
     "safe_draw",
 ]
 
-# A palette that stays readable on the dark theme (Tableau 10, slightly brightened).
+# Group colours: readable on the dark theme, and free of the status hues (red errored,
+# orange retried / dropped, magenta late merge), so that a group's own colour never reads as
+# a status. Blues, greens, purples, teals and earth tones.
 PALETTE: Final = (
     (0.35, 0.60, 0.85),
-    (0.98, 0.60, 0.25),
     (0.40, 0.75, 0.40),
-    (0.90, 0.40, 0.45),
     (0.65, 0.50, 0.80),
-    (0.70, 0.52, 0.45),
-    (0.92, 0.55, 0.75),
-    (0.62, 0.62, 0.62),
-    (0.78, 0.78, 0.35),
     (0.35, 0.78, 0.82),
+    (0.78, 0.78, 0.35),
+    (0.70, 0.52, 0.45),
+    (0.48, 0.48, 0.88),
+    (0.55, 0.82, 0.65),
+    (0.30, 0.60, 0.55),
+    (0.60, 0.70, 0.95),
 )
 RED: Final = (0.95, 0.25, 0.25, 1.0)
 ORANGE: Final = (1.0, 0.65, 0.1, 1.0)
@@ -462,7 +464,9 @@ def draw_timeline(state: ProfilerState) -> None:
         imgui.color_button(f"##legend {label}", imgui.ImVec4(*color), imgui.ColorEditFlags_.no_tooltip, ImVec2(10, 10))
         imgui.same_line(0, 3)
         imgui.text(label)
-    note = sampling_note(cap.data.header)
+    # The note only when some run in view really lacks its systems (sampling skipped it).
+    untimed: int = state.memo("timeline untimed", (id(cap), a, b), lambda: cap.untimed_runs(a, b))
+    note = sampling_note(cap.data.header) if untimed else ""
     if note:
         imgui.same_line()
         imgui.text_disabled("(sampled)")

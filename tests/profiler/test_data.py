@@ -688,3 +688,26 @@ def test_the_sampling_note_explains_missing_systems_only_when_they_were_sampled(
     header: dict[str, Any] = {} if policy is None else {"system_sampling": policy}
     note = sampling_note(header)
     assert (says in note) if says else note == ""
+
+
+@pytest.mark.parametrize(("every", "untimed"), [(4, 9 + 8), (1, 0)])
+def test_untimed_runs_count_group_runs_whose_systems_were_sampled_out(every: int, untimed: int) -> None:
+    """The timeline's "(sampled)" note shows only when a run in view lacks its systems."""
+    import io
+
+    import ecs
+    from ecs.trace import TraceRecorder
+    from tests.test_system_sampling import workload
+
+    buf = io.BytesIO()
+    with workload(ecs.ManualClock(), ecs.SystemSampling(every=every, above_us=5.0), fail_at=(5,)) as sched:
+        sched.add_observer(TraceRecorder(buf, close_target=False))
+        sched.run(12, 0.1)
+    cap = index_capture(load_trace(io.BytesIO(buf.getvalue())), "sampled")
+    # cheap: timed on ticks 0, 4, 8 (9 untimed); heavy: every tick; fragile: 0, 2, 6 (after
+    # the untimed failure at 5) and 10 (8 untimed, the failed run among them)
+    assert cap.untimed_runs(0, 12) == untimed
+    assert cap.untimed_runs(0, 1) == 0  # every group's first run is timed
+    assert cap.untimed_runs(5, 5) == 0
+    if every > 1:
+        assert cap.untimed_runs(1, 2) == 2  # tick 1: cheap and fragile untimed
