@@ -492,3 +492,116 @@ def test_columns_reserved_ahead_hold_the_same_data(estimate: float) -> None:
         data.warnings[:0] = reader.warnings
     data.warnings.append(whole.warnings[-1])
     assert_same_data(whole, data)
+
+
+# -- large gzip files: decompressed ahead on a thread --------------------------------------------------
+def big_gzip_trace() -> bytes:
+    """A header, 1,500 marks of 1 kB of random hex (poorly compressible, so the compressed file
+    spans several read-ahead pieces) and an end record, in two gzip members (a recorder that
+    restarted on the same file), each sync-flushed every 50 lines."""
+    rng = np.random.default_rng(7)
+    lines = [LINES[0]]
+    for i in range(1500):
+        blob = rng.integers(0, 256, 512, dtype=np.uint8).tobytes().hex()
+        mark = {"type": "mark", "tick": i, "t": i, "name": "blob", "data": {"b": blob}}
+        lines.append(json.dumps(mark).encode() + b"\n")
+    lines.append(b'{"type":"end","ticks":0}\n')
+    members = []
+    for part in (lines[:700], lines[700:]):
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+        out = bytearray()
+        for k, line in enumerate(part):
+            out += comp.compress(line)
+            if k % 50 == 49:
+                out += comp.flush(zlib.Z_SYNC_FLUSH)
+        members.append(bytes(out + comp.flush()))
+    return b"".join(members)
+
+
+BIG_GZ = big_gzip_trace()
+
+
+def _second_member() -> int:
+    d = zlib.decompressobj(wbits=31)
+    d.decompress(BIG_GZ)
+    return len(BIG_GZ) - len(d.unused_data)
+
+
+#: where the second gzip member starts (inside a read-ahead piece, off the 4 KiB grid)
+SECOND_MEMBER = _second_member()
+
+
+def read_both_ways(data: bytes, path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Events, warnings and completeness read with and without the read-ahead thread."""
+    path.write_bytes(data)
+    seen = []
+    for ahead in (False, True):
+        monkeypatch.setattr(TraceReader, "GUNZIP_AHEAD_ABOVE", 0 if ahead else 1 << 62)
+        try:
+            with TraceReader(path) as reader:
+                assert reader._stream._thread is not None if ahead else reader._stream._thread is None
+                seen.append((list(reader), reader.warnings, reader.complete))
+        except ecs.TraceFormatError as exc:  # the damage reached the header
+            seen.append(("fatal", str(exc)))
+    return seen
+
+
+def test_a_big_gzip_trace_reads_the_same_with_the_read_ahead_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert len(BIG_GZ) > 3 * 256 * 1024  # several read-ahead pieces, two members
+    plain, ahead = read_both_ways(BIG_GZ, tmp_path / "big.jsonl.gz", monkeypatch)
+    assert plain == ahead
+    events, warnings, complete = ahead
+    assert len(events) == 1501 and complete and not warnings
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    at=st.integers(min_value=0, max_value=len(BIG_GZ) - 1),
+    length=st.integers(min_value=0, max_value=300),
+    how=st.sampled_from(["cut", "corrupt", "zero"]),
+)
+def test_a_damaged_big_gzip_trace_keeps_exactly_the_same_prefix_with_the_read_ahead_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int, length: int, how: str
+) -> None:
+    """Cut or corrupted anywhere, in either member: the same events and the same warnings."""
+    if how == "cut":
+        data = BIG_GZ[:at]
+    else:
+        end = min(len(BIG_GZ), at + max(1, length))
+        bad = bytes(b ^ 0x5A for b in BIG_GZ[at:end]) if how == "corrupt" else bytes(end - at)
+        data = BIG_GZ[:at] + bad + BIG_GZ[end:]
+    plain, ahead = read_both_ways(data, tmp_path / f"damaged-{how}.jsonl.gz", monkeypatch)
+    assert plain == ahead
+
+
+@pytest.mark.parametrize("after", [10, 1000, 3000, 4100, 7000, 12_000])
+@pytest.mark.parametrize("how", ["cut", "corrupt"])
+def test_damage_just_after_a_member_boundary_keeps_the_same_prefix_with_the_read_ahead_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: int, how: str
+) -> None:
+    assert 256 * 1024 < SECOND_MEMBER < 2 * 256 * 1024 and SECOND_MEMBER % 4096
+    at = SECOND_MEMBER + after
+    bad = bytes(b ^ 0x5A for b in BIG_GZ[at : at + 16])
+    data = BIG_GZ[:at] if how == "cut" else BIG_GZ[:at] + bad + BIG_GZ[at + 16 :]
+    plain, ahead = read_both_ways(data, tmp_path / "boundary.jsonl.gz", monkeypatch)
+    assert plain == ahead
+    assert 699 <= len(ahead[0]) < 1501 and ahead[1]  # the first member whole, a prefix of the second, a warning
+
+
+def test_closing_a_reader_midway_stops_its_read_ahead_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.jsonl.gz"
+    path.write_bytes(BIG_GZ)
+    monkeypatch.setattr(TraceReader, "GUNZIP_AHEAD_ABOVE", 0)
+    reader = TraceReader(path)
+    thread = reader._stream._thread
+    assert next(iter(reader))["type"] == "mark" and thread.is_alive()
+    reader.close()
+    assert not thread.is_alive()
+    # and a reader over a stream it does not own stops its thread but leaves the stream open
+    with open(path, "rb") as f:
+        reader = TraceReader(f)
+        thread = reader._stream._thread
+        reader.close()
+        assert not thread.is_alive() and not f.closed
