@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import ecs
-from ecs.trace import Encoder, TraceRecorder
+from ecs.trace import Encoder, FlightRecorder, TraceRecorder
 from ecs.trace._schema import line_encoder
 
 from ._common import best_of, make_row
@@ -256,6 +256,7 @@ def cost_table(quick: bool = False) -> str:
         ("an observer that overrides nothing", lambda: (NoOp(),)),
         ("an `on_tick` observer that reads nothing (records kept, systems sampled)", lambda: (KeepTicks(),)),
         ("`TraceRecorder` to memory", lambda: (TraceRecorder(io.BytesIO()),)),
+        ("`FlightRecorder`, no hitch (keeps the last 600 ticks)", lambda: (FlightRecorder(tempfile.gettempdir()),)),
         ("`LoggingObserver`, failures only (logger at WARNING)", lambda: (_logging(False),)),
         ("`LoggingObserver`, JSON formatted, every tick", lambda: (_logging(True),)),
         ("`MetricsObserver`, spans off", lambda: (_metrics(False),)),

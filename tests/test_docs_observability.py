@@ -46,6 +46,7 @@ def test_the_python_examples_run(
     assert "RuntimeError: offside" in printed
     assert re.search(r"^ecs_ticks_total\{.*\} 120\.0$", printed, flags=re.M)
     assert "ecs debug profile: ticks" in printed and "(30 ticks" in printed
+    assert "dump-00000199.trace.jsonl.gz | hitches so far:" in printed
     # the OTLP example really exported: metrics and one traced tick in 60 (ticks 0 and 60)
     assert "ecs.group.duration" in sink.metric_names()
     assert sink.span_names().count("ecs.tick") == 2
@@ -77,5 +78,6 @@ def test_every_public_telemetry_name_is_documented() -> None:
         "signoz-ingestion-key",
         "/debug/vars",
         "/debug/profile",
+        "FlightRecorder",
     ):
         assert name in text, name

@@ -7,6 +7,7 @@ from ._chrome import ChromeExport as ChromeExport
 from ._chrome import export_chrome as export_chrome
 from ._debug import DebugServer as DebugServer
 from ._debug import serve_debug as serve_debug
+from ._flight import FlightRecorder as FlightRecorder
 from ._logging import JsonFormatter as JsonFormatter
 from ._logging import KeyValueFormatter as KeyValueFormatter
 from ._logging import LoggingObserver as LoggingObserver
@@ -67,6 +68,7 @@ __all__ = [
     "ChromeExport",
     "DebugServer",
     "Encoder",
+    "FlightRecorder",
     "GroupStat",
     "JsonFormatter",
     "KeyValueFormatter",

@@ -1,0 +1,131 @@
+"""FlightRecorder: the last ticks in memory, written out around each hitch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import ecs
+from ecs.trace import FlightRecorder, load_trace
+
+from ._factories import Heat, Pos
+
+MS = 1_000_000
+
+
+def game(clock: ecs.ManualClock, slow: dict[int, int]) -> ecs.Scheduler:
+    """One group whose system takes 2 ms, or ``slow[tick]`` ms on the ticks listed."""
+
+    @ecs.system(writes=(Pos,))
+    def work(ctx: ecs.ExecutionContext) -> None:
+        clock.advance(ns=slow.get(ctx.tick, 2) * MS)
+
+    world = ecs.World(components=[Pos, Heat])
+    b = ecs.SchedulerBuilder(world, clock=clock, workers=1)
+    b.add_group("work", [work])
+    return b.build()
+
+
+def run(recorder: FlightRecorder, ticks: int, slow: dict[int, int], marks: dict[int, str] | None = None) -> None:
+    with game(ecs.ManualClock(), slow) as sched:
+        sched.add_observer(recorder)
+        for t in range(ticks):
+            if marks and t in marks:
+                sched.mark(marks[t], at=t)
+            sched.tick(1 / 60)
+    recorder.wait()
+
+
+def ticks_of(path: Path) -> list[int]:
+    data = load_trace(path)
+    assert data.complete and not data.warnings
+    return [int(t) for t in data.tick]
+
+
+def test_a_hitch_writes_the_run_up_the_hitch_and_what_followed(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=16.7, keep=50, after=10)
+    run(rec, 200, slow={120: 30})
+    assert rec.hitches == 1 and [p.name for p in rec.files] == ["hitch-00000120.trace.jsonl.gz"]
+    assert ticks_of(rec.files[0]) == list(range(81, 131))  # 40 before, the hitch, 10 after (keep=50)
+    data = load_trace(rec.files[0])
+    assert data.header["flight"] == {"reason": "hitch", "tick": 120, "budget_ms": 16.7}
+    worst = int(data.tick[data.tick_durations_ms().argmax()])
+    assert worst == 120 and data.tick_durations_ms().max() >= 30
+
+
+def test_hitches_close_together_share_a_file_and_far_apart_get_their_own(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=10, keep=30, after=5)
+    run(rec, 300, slow={50: 20, 53: 25, 200: 40})
+    assert rec.hitches == 3
+    assert [p.name for p in rec.files] == ["hitch-00000050.trace.jsonl.gz", "hitch-00000200.trace.jsonl.gz"]
+    assert ticks_of(rec.files[0]) == list(range(26, 56))  # 53 fell inside 50's after-ticks
+    assert ticks_of(rec.files[1])[-1] == 205
+
+
+def test_after_zero_writes_on_the_hitch_tick(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=10, keep=5, after=0, compress=False)
+    run(rec, 20, slow={7: 11})
+    assert [p.name for p in rec.files] == ["hitch-00000007.trace.jsonl"]
+    assert ticks_of(rec.files[0]) == [3, 4, 5, 6, 7]
+
+
+def test_max_files_caps_the_disk_used(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=10, keep=10, after=2, max_files=2)
+    run(rec, 100, slow={10: 20, 30: 20, 50: 20, 70: 20})
+    assert len(rec.files) == 2 and rec.skipped == 2 and rec.hitches == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in rec.files]  # no partial files
+
+
+def test_dump_writes_the_last_ticks_now(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path / "dumps", budget_ms=None, keep=20, after=5)
+    assert rec.dump() is None  # nothing seen yet
+    run(rec, 35, slow={})
+    path = rec.dump()
+    assert path is not None and path.name == "dump-00000034.trace.jsonl.gz"
+    assert ticks_of(path) == list(range(15, 35))
+    assert load_trace(path).header["flight"]["reason"] == "dump"
+    assert rec.dump(tmp_path / "mine.trace.jsonl") == tmp_path / "mine.trace.jsonl"
+    assert ticks_of(tmp_path / "mine.trace.jsonl") == list(range(15, 35))
+    assert rec.hitches == 0  # budget None: no automatic files
+    assert [p.name for p in rec.files] == ["dump-00000034.trace.jsonl.gz", "mine.trace.jsonl"]
+
+
+def test_marks_are_kept_in_order_with_the_ticks(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=10, keep=12, after=1)
+    run(rec, 40, slow={30: 50}, marks={25: "boss spawned", 29: "explosion", 5: "too early"})
+    (path,) = rec.files
+    marks = load_trace(path).marks
+    assert [(m["name"], m["data"]) for m in marks] == [("boss spawned", {"at": 25}), ("explosion", {"at": 29})]
+
+
+def test_closing_with_a_hitch_pending_writes_it_with_the_ticks_it_has(tmp_path: Path) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=10, keep=20, after=15)
+    run(rec, 25, slow={20: 30})  # the scheduler closes four ticks after the hitch
+    (path,) = rec.files
+    assert ticks_of(path) == list(range(5, 25))
+
+
+def test_an_unwritable_directory_is_reported_and_the_game_goes_on(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the directory should be")
+    rec = FlightRecorder(blocker, budget_ms=10, keep=5, after=1)
+    run(rec, 20, slow={10: 30})
+    assert isinstance(rec.error, OSError) and rec.hitches == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"keep": 0}, "keep"),
+        ({"keep": 10, "after": 10}, "after"),
+        ({"after": -1}, "after"),
+        ({"budget_ms": 0}, "budget_ms"),
+        ({"max_files": 0}, "max_files"),
+        ({"prefix": "a/b"}, "prefix"),
+        ({"prefix": ""}, "prefix"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_setting(kwargs: dict[str, object], names: str) -> None:
+    with pytest.raises(ValueError, match=names):
+        FlightRecorder(**kwargs)  # type: ignore[arg-type]
