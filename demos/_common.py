@@ -148,6 +148,14 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=60.0, help="ticks per second of game time (default 60)")
     parser.add_argument("--record", metavar="FILE", help="record a trace (.trace.jsonl or .trace.jsonl.gz)")
     parser.add_argument("--stream", metavar="[HOST:]PORT", help="serve the live trace stream for ecs-profiler")
+    parser.add_argument(
+        "--hitches",
+        metavar="DIR",
+        help="keep the last 600 ticks in memory and write a trace to DIR around each tick over --budget-ms",
+    )
+    parser.add_argument(
+        "--budget-ms", type=float, default=16.7, help="with --hitches: the tick budget in ms (default 16.7)"
+    )
     parser.add_argument("--hash", action="store_true", help="print the final world state hash as the last line")
     parser.add_argument(
         "--realtime", action="store_true", help="headless: pace ticks to real time (implied by --stream)"
@@ -178,6 +186,13 @@ def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callabl
 
         sched.add_observer(TraceRecorder(args.record))
         out(f"recording trace to {args.record}")
+    if args.hitches:
+        from ecs.trace import FlightRecorder
+
+        if not args.budget_ms > 0:
+            raise SystemExit(f"--budget-ms must be > 0, got {args.budget_ms}")
+        sched.add_observer(FlightRecorder(args.hitches, budget_ms=args.budget_ms))
+        out(f"writing a trace to {args.hitches}/ around each tick over {args.budget_ms:g} ms")
     if args.stream:
         from ecs.trace import LiveStreamServer
 

@@ -290,6 +290,22 @@ def test_record_writes_a_trace_of_every_tick(tmp_path: Path, capsys: pytest.Capt
     assert data.complete
 
 
+def test_hitches_writes_a_trace_around_each_tick_over_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a budget no tick can meet: tick 0 is a hitch, written 60 ticks later; tick 61 the next,
+    # written when the run ends with the ticks there are
+    args = ["--headless", "--ticks", "80", "--count", "3000", "--hitches", str(tmp_path), "--budget-ms", "0.000001"]
+    lines = run_cli(particles, args, capsys)
+    assert any(f"writing a trace to {tmp_path}/ around each tick over 1e-06 ms" in line for line in lines)
+    files = sorted(tmp_path.glob("hitch-*.trace.jsonl.gz"))
+    assert [f.name for f in files] == ["hitch-00000000.trace.jsonl.gz", "hitch-00000061.trace.jsonl.gz"]
+    first, second = load_trace(files[0]), load_trace(files[1])
+    assert first.complete and [int(t) for t in first.tick] == list(range(61))
+    assert second.complete and [int(t) for t in second.tick] == list(range(80))
+    assert first.header["flight"] == {"reason": "hitch", "tick": 0, "budget_ms": 0.000001}
+
+
 def test_stream_serves_the_live_trace(capsys: pytest.CaptureFixture[str]) -> None:
     args = _common.build_parser(boids.DEMO).parse_args(["--stream", "0"])
     with boids.create_scheduler(seed=0, count=500, workers=1) as sched:
