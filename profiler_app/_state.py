@@ -247,10 +247,27 @@ class ProfilerState:
                 self.set_active(index)
             return
         self.set_active(index)
+        self._adopt_flight_budget(cap)
         if self.compare_a < 0:
             self.compare_a = index
         elif self.compare_b < 0 and index != self.compare_a:
             self.compare_b = index
+
+    def _adopt_flight_budget(self, cap: Capture) -> None:
+        """A FlightRecorder's hitch file says which budget the hitch broke: use it."""
+        flight = cap.data.header.get("flight")
+        if not isinstance(flight, dict) or flight.get("reason") != "hitch":
+            return
+        budget = flight.get("budget_ms")
+        if isinstance(budget, int | float) and not isinstance(budget, bool) and 0 < budget < 1e6:
+            self.budget_ms = float(budget)
+            self.banners.append(
+                Banner(
+                    f"{cap.name}: written by a flight recorder because tick {flight.get('tick')} ran over "
+                    f"{budget:g} ms; the frame graph's budget is set to that",
+                    "info",
+                )
+            )
 
     def set_active(self, index: int) -> None:
         if not 0 <= index < len(self.captures):

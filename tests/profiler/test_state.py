@@ -245,3 +245,27 @@ def test_memo_recomputes_on_a_new_key_and_throttles_volatile_changes() -> None:
     assert state.memo("x", "b", compute) == 2
     assert state.memo("x", "b", compute, volatile=1, min_interval=60.0) == 2  # throttled
     assert state.memo("x", "b", compute, volatile=2, min_interval=0.0) == 3
+
+
+@pytest.mark.parametrize(
+    ("flight", "budget"),
+    [
+        ({"reason": "hitch", "tick": 3, "budget_ms": 4.5}, 4.5),
+        ({"reason": "dump", "tick": 9}, 16.6),  # a dump broke no budget
+        ({"reason": "hitch", "tick": 3, "budget_ms": "fast"}, 16.6),  # garbage is ignored
+        (None, 16.6),
+    ],
+)
+def test_a_flight_recorder_hitch_file_sets_the_budget_it_broke(flight: object, budget: float) -> None:
+    head, events = exact_events(10)
+    if flight is not None:
+        head = {**head, "flight": flight}
+    state = ProfilerState()
+    state.add_capture(index_capture(T.build(head, events), "hitch"))
+    assert state.budget_ms == budget
+    infos = [b.text for b in state.banners if b.level == "info"]
+    assert infos == (
+        ["hitch: written by a flight recorder because tick 3 ran over 4.5 ms; the frame graph's budget is set to that"]
+        if budget == 4.5
+        else []
+    )
