@@ -26,8 +26,6 @@ import gzip
 import io
 import json
 import os
-import queue
-import stat
 import threading
 import weakref
 import zlib
@@ -80,15 +78,6 @@ def open_binary(source: Source) -> IO[bytes]:
     return source
 
 
-def _file_size(raw: IO[bytes]) -> int:
-    """Size of the file behind ``raw`` in bytes, or 0 for streams that are not regular files."""
-    try:
-        st = os.fstat(raw.fileno())
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return 0
-    return st.st_size if stat.S_ISREG(st.st_mode) else 0
-
-
 def _peek(raw: IO[bytes], n: int) -> bytes:
     if hasattr(raw, "peek"):
         return bytes(raw.peek(n)[:n])
@@ -106,45 +95,20 @@ class _GzipLines:
     ``gzip.GzipFile`` decompresses in large blocks, so a corrupt byte early in a small file
     loses the good lines before it too. Feeding zlib 4 KiB at a time keeps them; concatenated
     gzip members (a recorder restarted on the same file) are followed.
-
-    With ``threaded`` (large files), a daemon thread reads and decompresses ahead in 256 KiB
-    pieces while the caller parses: zlib releases the GIL, so on a multi-core machine
-    decompression costs the parser nothing. A piece that fails to decompress is fed again
-    4 KiB at a time from a copy of the decompressor taken before it, so exactly the same
-    bytes come out before the damage as without the thread.
     """
 
     _PIECE: Final = 4096
-    _AHEAD_PIECE: Final = 256 * 1024
-    _AHEAD_CHUNKS: Final = 32  # decompressed pieces queued ahead (about 1 MB each at most)
 
-    def __init__(self, raw: IO[bytes], threaded: bool = False) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self._zlib = zlib.decompressobj(wbits=31)
         self._buf = bytearray()
         self._eof = False
         self._fed = False
         self._error: BaseException | None = None
-        self._queue: queue.Queue[bytes | _End] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._queue = queue.Queue(self._AHEAD_CHUNKS)
-            self._thread = threading.Thread(
-                target=_decompress_ahead, args=(raw, self._queue, self._stop), name="ecs-trace-gunzip", daemon=True
-            )
-            self._thread.start()
 
     def _fill(self) -> None:
         if self._eof:
-            return
-        if self._queue is not None:
-            item = self._queue.get()
-            if isinstance(item, _End):
-                self._eof = True
-                self._error = item.error
-            else:
-                self._buf += item
             return
         data = self._raw.read(self._PIECE)
         if not data:
@@ -187,101 +151,8 @@ class _GzipLines:
                 return b""
             self._fill()
 
-    def stop(self) -> None:
-        """Stop reading ahead (the thread ends within a fraction of a second)."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
-
     def close(self) -> None:
-        self.stop()
         self._raw.close()
-
-    def __del__(self) -> None:
-        self._stop.set()
-
-
-@dataclass(frozen=True)
-class _End:
-    """The last item the read-ahead thread queues: the end of the data, and why."""
-
-    error: BaseException | None = None
-
-
-def _decompress_ahead(raw: IO[bytes], out: queue.Queue[bytes | _End], stop: threading.Event) -> None:
-    """Read-ahead thread of :class:`_GzipLines`: decompressed pieces, then an :class:`_End`."""
-
-    def put(item: bytes | _End) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    d = zlib.decompressobj(wbits=31)
-    fed = False
-    error: BaseException | None = None
-    offset = 0  # file offset of the first byte of ``data``
-    try:
-        while not stop.is_set():
-            data = raw.read(_GzipLines._AHEAD_PIECE)
-            if not data:
-                if fed and not d.eof:  # a member began but never finished
-                    rest = d.flush()
-                    if rest and not put(rest):
-                        return
-                    error = EOFError("compressed data ended before the end-of-stream marker")
-                break
-            while data:
-                fed = True
-                saved = d.copy()
-                try:
-                    piece = d.decompress(data)
-                    rest = d.unused_data if d.eof else b""
-                except zlib.error:
-                    d = saved
-                    piece, rest, error = _salvage(d, data, offset)
-                    if error is not None:
-                        if piece:
-                            put(piece)
-                        put(_End(error))
-                        return
-                if piece and not put(piece):
-                    return
-                offset += len(data) - len(rest)
-                if d.eof:  # another gzip member may follow
-                    data = rest
-                    d = zlib.decompressobj(wbits=31)
-                    fed = False
-                else:
-                    data = b""
-    except (OSError, ValueError) as exc:  # the file was closed or failed under us
-        error = exc
-    put(_End(error))
-
-
-def _salvage(d: Any, data: bytes, offset: int) -> tuple[bytes, bytes, BaseException | None]:
-    """Feed ``data`` (at file ``offset``) to ``d`` in the 4 KiB steps the plain reader uses.
-
-    Returns what decompressed before the damage, the data left after the member ended (if it
-    did), and the error. Steps end on the same 4 KiB file boundaries as the plain reader's
-    reads, so exactly the same bytes come out before the damage.
-    """
-    step = _GzipLines._PIECE
-    good = bytearray()
-    i = 0
-    while i < len(data):
-        j = min(len(data), i + step - (offset + i) % step)
-        try:
-            good += d.decompress(data[i:j])
-        except zlib.error as exc:
-            return bytes(good), b"", exc
-        if d.eof:
-            return bytes(good), d.unused_data + data[j:], None
-        i = j
-    return bytes(good), b"", None
 
 
 class TraceReader:
@@ -295,8 +166,6 @@ class TraceReader:
 
     #: Lines decoded per batch while iterating a file.
     BATCH_LINES: Final = 256
-    #: Gzip files at least this large (compressed bytes) are decompressed ahead on a thread.
-    GUNZIP_AHEAD_ABOVE: int = 4 * 1024 * 1024
 
     def __init__(self, source: Source, *, max_line: int = MAX_LINE_BYTES) -> None:
         self._own = isinstance(source, str | os.PathLike)
@@ -305,9 +174,7 @@ class TraceReader:
         else:
             raw = source
         self._raw = raw
-        self._stream: Any = raw
-        if _peek(raw, 2) == _GZIP_MAGIC:
-            self._stream = _GzipLines(raw, threaded=_file_size(raw) >= self.GUNZIP_AHEAD_ABOVE)
+        self._stream: Any = _GzipLines(raw) if _peek(raw, 2) == _GZIP_MAGIC else raw
         self._max = max_line
         self._exhausted = False
         self._failure: str | None = None  # a read error, warned after the lines read before it
@@ -329,10 +196,8 @@ class TraceReader:
         self.close()
 
     def close(self) -> None:
-        if isinstance(self._stream, _GzipLines):
-            self._stream.stop()  # a read-ahead thread must not outlive the reader
         if self._own:
-            self._raw.close()
+            self._stream.close()
 
     @property
     def exhausted(self) -> bool:
