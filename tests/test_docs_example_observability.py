@@ -12,7 +12,6 @@ import gzip
 import json
 import logging
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from ecs.trace import load_trace
 from tests.test_chrome_export import validate
+from tests.test_docs_observability import check_prometheus_config
 from tests.test_metrics import OtlpSink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,11 +121,4 @@ def test_the_trace_commands_run_on_the_recorded_trace(run_dir: Path) -> None:
 
 
 def test_the_prometheus_config_is_valid(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is not installed: apt-get install prometheus")
-    (config,) = [b for b in blocks("yaml") if "scrape_configs" in b]
-    path = tmp_path / "prometheus.yml"
-    path.write_text(config)
-    result = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_prometheus_config(blocks("yaml"), tmp_path)
