@@ -86,6 +86,7 @@ def test_dump_writes_the_last_ticks_now(tmp_path: Path) -> None:
     assert ticks_of(path) == list(range(15, 35))
     assert load_trace(path).header["flight"]["reason"] == "dump"
     assert rec.dump(tmp_path / "mine.trace.jsonl") == tmp_path / "mine.trace.jsonl"
+    assert (tmp_path / "mine.trace.jsonl").read_bytes().startswith(b'{"type":"header"')  # plain: no .gz
     assert ticks_of(tmp_path / "mine.trace.jsonl") == list(range(15, 35))
     assert rec.hitches == 0  # budget None: no automatic files
     assert [p.name for p in rec.files] == ["dump-00000034.trace.jsonl.gz", "mine.trace.jsonl"]
@@ -111,7 +112,12 @@ def test_an_unwritable_directory_is_reported_and_the_game_goes_on(tmp_path: Path
     blocker.write_text("a file where the directory should be")
     rec = FlightRecorder(blocker, budget_ms=10, keep=5, after=1)
     run(rec, 20, slow={10: 30})
-    assert isinstance(rec.error, OSError) and rec.hitches == 1
+    assert isinstance(rec.error, OSError) and rec.hitches == 1  # the hitch's file failed, quietly
+    with pytest.raises(OSError):
+        rec.dump()  # asked for, so the failure is raised
+    assert rec.dump(tmp_path / "elsewhere.trace.jsonl.gz") == tmp_path / "elsewhere.trace.jsonl.gz"
+    assert ticks_of(tmp_path / "elsewhere.trace.jsonl.gz") == [15, 16, 17, 18, 19]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.trace.jsonl.gz", "not-a-directory"]
 
 
 @pytest.mark.parametrize(

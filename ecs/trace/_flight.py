@@ -15,12 +15,13 @@ to the hitch, the hitch, and what followed. The files are ordinary traces; ``ecs
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import threading
 from collections import deque
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._schema import Encoder, line_encoder
@@ -132,20 +133,24 @@ class FlightRecorder(SchedulerObserver):
         """Write the ticks held now to ``path`` (default: a new file named after the last tick).
 
         Returns the path, or None when there is nothing to write yet (no tick seen). Blocks
-        until the file is written. Not counted against ``max_files``.
+        until the file is written; raises the ``OSError`` if it could not be. A ``path`` of
+        your own is gzip-compressed when its name ends in ``.gz``. Not counted against
+        ``max_files``.
         """
         if self._encoder is None or not self._ring:
             return None
         items = list(self._ring)
         last = next((x.tick for x in reversed(items) if isinstance(x, TickSummary)), 0)
         if path is None:
-            target = self._new_path(last, "dump")
+            target, compress = self._new_path(last, "dump"), self.compress
         else:
             target = Path(path)
+            compress = target.name.endswith(".gz")
+        error = self._write(items, target, {"reason": "dump", "tick": last}, compress)
+        if error is not None:
+            raise error
+        if path is not None:
             self.files.append(target)
-        self._write(items, target, {"reason": "dump", "tick": last})
-        if self.error is not None:
-            raise self.error
         return target
 
     def wait(self, timeout: float = 30.0) -> None:
@@ -166,7 +171,9 @@ class FlightRecorder(SchedulerObserver):
         items = list(self._ring)  # the summaries are frozen: the thread may read them later
         path = self._new_path(tick, self.prefix)
         info = {"reason": "hitch", "tick": tick, "budget_ms": self.budget_ms}
-        thread = threading.Thread(target=self._write, args=(items, path, info), name="ecs-flight-writer", daemon=True)
+        thread = threading.Thread(
+            target=self._write_in_background, args=(items, path, info), name="ecs-flight-writer", daemon=True
+        )
         with self._lock:
             self._writers.append(thread)
         thread.start()
@@ -181,16 +188,22 @@ class FlightRecorder(SchedulerObserver):
         self.files.append(path)
         return path
 
-    def _write(self, items: list[Any], path: Path, flight: dict[str, Any]) -> None:
+    def _write_in_background(self, items: list[Any], path: Path, flight: dict[str, Any]) -> None:
+        error = self._write(items, path, flight, self.compress)
+        if error is not None:
+            self.error = error
+
+    def _write(self, items: list[Any], path: Path, flight: dict[str, Any], compress: bool) -> OSError | None:
+        """Encode ``items`` into a whole trace file at ``path``; the error, if it failed."""
         encoder = self._encoder
         assert encoder is not None
         dumps = line_encoder()
         ticks = sum(1 for x in items if isinstance(x, TickSummary))
+        tmp = path.with_name(path.name + ".part")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
             with open(tmp, "wb") as raw:
-                out: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if self.compress else raw  # type: ignore[assignment]
+                out: Any = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if compress else raw
                 out.write(dumps(encoder.header(flight=flight)))
                 for x in items:
                     out.write(dumps(encoder.tick(x) if isinstance(x, TickSummary) else Encoder.mark(*x)))
@@ -199,4 +212,7 @@ class FlightRecorder(SchedulerObserver):
                     out.close()
             tmp.replace(path)  # a file that exists is whole
         except OSError as exc:
-            self.error = exc
+            with contextlib.suppress(OSError):  # no half-written file left behind
+                tmp.unlink(missing_ok=True)
+            return exc
+        return None
