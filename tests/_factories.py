@@ -159,9 +159,20 @@ class Hold:
 class Gate:
     """An async system that blocks until released: makes a group overrun its timeout on purpose."""
 
-    def __init__(self) -> None:
+    def __init__(self, reads: type = Pos) -> None:
         self.release = threading.Event()
-        self.descriptor = ecs.SystemDescriptor("gated", reads=(Pos,), async_allowed=True)
+        self.descriptor = ecs.SystemDescriptor("gated", reads=(reads,), async_allowed=True)
 
     def run(self, ctx: ecs.ExecutionContext) -> None:
         self.release.wait(5.0)
+
+
+def gated_scheduler() -> tuple[ecs.Scheduler, Gate]:
+    """One entity and one async group ``slow`` whose only system waits for ``gate.release``
+    (timeout 10 ms): its first run is still running at the end of its tick and merges late."""
+    world = ecs.World(components=[Pos])
+    world.spawn(Pos(xy=(1.0, 2.0)))
+    gate = Gate()
+    b = ecs.SchedulerBuilder(world, workers=1)
+    b.add_group("slow", [gate], mode=ecs.Mode.ASYNC, timeout=0.01)
+    return b.build(), gate

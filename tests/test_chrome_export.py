@@ -17,7 +17,7 @@ import ecs
 from ecs.trace import RESULTS, TraceRecorder, export_chrome, load_trace
 from ecs.trace._chrome import GRID
 
-from ._factories import Gate, Pos, create_scheduler, scripted_scheduler
+from ._factories import create_scheduler, gated_scheduler, scripted_scheduler
 
 # The Chrome Trace Event format ("Trace Event Format", Google, the JSON object form), as far as
 # the events we emit are concerned, plus what Perfetto needs: integer pid/tid, numeric ts/dur,
@@ -278,13 +278,9 @@ def test_marks_errors_and_aborted_ticks_become_instant_events(tmp_path: Path) ->
 
 
 def test_late_and_still_running_async_runs(tmp_path: Path) -> None:
-    world = ecs.World(components=[Pos])
-    world.spawn(Pos(xy=(1.0, 2.0)))
-    gate = Gate()
-    b = ecs.SchedulerBuilder(world, workers=1)
-    b.add_group("slow", [gate], mode=ecs.Mode.ASYNC, timeout=0.01)
+    sched, gate = gated_scheduler()
     path = tmp_path / "late.jsonl"
-    with b.build() as sched:
+    with sched:
         sched.add_observer(TraceRecorder(path))
         sched.tick(0.1)
         gate.release.set()

@@ -31,6 +31,8 @@ import ecs
 from ecs.trace import MetricsObserver, otlp_observer, prometheus_observer, serve_prometheus
 from ecs.trace._prometheus import check_bind_host
 
+from ._factories import Gate
+
 MS = 1_000_000
 
 
@@ -197,21 +199,10 @@ def test_async_groups_report_queue_depth_and_wait(m: Meters) -> None:
     assert value(pts, "ecs.group.duration", group="survey", mode="async").count == 4
 
 
-class Gate:
-    """An async system that blocks until released: its group overruns its timeout on purpose."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.descriptor = ecs.SystemDescriptor("gated", reads=(Body,), async_allowed=True)
-
-    def run(self, ctx: ecs.ExecutionContext) -> None:
-        self.release.wait(5.0)
-
-
 def test_dropped_and_still_running_async_runs_are_counted(m: Meters) -> None:
     world = ecs.World(components=[Body])
     world.spawn(Body(xy=(1.0, 1.0)))
-    gate = Gate()
+    gate = Gate(reads=Body)
     b = ecs.SchedulerBuilder(world, workers=1)
     b.add_group("blocker", [gate], mode=ecs.Mode.ASYNC, timeout=0.0)
     b.add_group("waiter", [survey], mode=ecs.Mode.ASYNC, timeout=0.0, priority=1)

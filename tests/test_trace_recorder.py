@@ -15,7 +15,7 @@ import ecs
 from ecs.testing import RecordingObserver
 from ecs.trace import GROUP_FIELDS, PHASES, RESULTS, SYSTEM_FIELDS, SYSTEM_RESULTS, TraceRecorder, load_trace
 
-from ._factories import Gate, Pos, create_scheduler, scripted_scheduler
+from ._factories import Pos, create_scheduler, gated_scheduler, scripted_scheduler
 
 G = {n: i for i, n in enumerate(GROUP_FIELDS)}
 S = {n: i for i, n in enumerate(SYSTEM_FIELDS)}
@@ -93,13 +93,9 @@ def test_exact_durations_survive_the_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_late_async_merge_is_recorded_in_the_tick_that_merged_it(tmp_path: Path) -> None:
-    world = ecs.World(components=[Pos])
-    world.spawn(Pos(xy=(1.0, 2.0)))
-    gate = Gate()
-    b = ecs.SchedulerBuilder(world, workers=1)
-    b.add_group("slow", [gate], mode=ecs.Mode.ASYNC, timeout=0.01)
+    sched, gate = gated_scheduler()
     path = tmp_path / "late.jsonl"
-    with b.build() as sched:
+    with sched:
         sched.add_observer(TraceRecorder(path))
         assert sched.tick(0.1)["slow"] is ecs.GroupResult.STILL_RUNNING
         gate.release.set()

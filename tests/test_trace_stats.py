@@ -13,7 +13,7 @@ import ecs
 from ecs.trace import TraceRecorder, group_stats, load_trace, system_stats, tick_stats
 from ecs.trace._stats import percentiles
 
-from ._factories import Gate, Pos, create_scheduler, scripted_scheduler
+from ._factories import create_scheduler, gated_scheduler, scripted_scheduler
 
 
 def scripted(ticks: int, **kw: object) -> ecs.trace.TraceData:
@@ -75,13 +75,9 @@ def test_system_stats_count_interval_skips_and_errors() -> None:
 
 
 def test_async_groups_are_timed_by_run_and_count_late_merges() -> None:
-    world = ecs.World(components=[Pos])
-    world.spawn(Pos(xy=(0.0, 0.0)))
-    gate = Gate()
-    b = ecs.SchedulerBuilder(world, workers=1)
-    b.add_group("slow", [gate], mode=ecs.Mode.ASYNC, timeout=0.01)
+    sched, gate = gated_scheduler()
     buf = io.BytesIO()
-    with b.build() as sched:
+    with sched:
         sched.add_observer(TraceRecorder(buf))
         sched.tick(0.1)
         gate.release.set()
