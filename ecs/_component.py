@@ -133,9 +133,12 @@ class FieldSpec:
     def coerce_one(self, value: Any, component: str) -> Any:
         """Convert one entity's value to this field's dtype and shape, or raise.
 
-        Casting follows numpy's ``same_kind`` rule: float64 -> float32 and int -> float are
-        fine, float -> int or str -> float are refused, because silently truncating a
-        position is the kind of bug that takes an afternoon to find.
+        Casting follows numpy's ``same_kind`` rule, plus one rule of our own: float64 ->
+        float32 and int -> float are fine, float -> int or str -> float are refused, because
+        silently truncating a position is the kind of bug that takes an afternoon to find.
+        Integers go into any integer field, signed or not (a Python ``5`` into a ``u8``), and
+        every value must fit: ``300`` for a ``u8`` or ``1e39`` for a ``f32`` raises instead of
+        wrapping to ``44`` or becoming ``inf``.
         """
         if self.is_object:
             return value
@@ -145,7 +148,8 @@ class FieldSpec:
                 f"component {component}.{self.name}: expected shape {self.shape or 'scalar'}, "
                 f"got {arr.shape or 'scalar'}"
             )
-        return arr.astype(self.dtype, copy=False) if self.shape else self.dtype.type(arr)
+        out = _cast(arr, self, component, copy=False)
+        return out if self.shape else out[()]
 
     def coerce_many(self, value: Any, count: int, component: str, copy: bool = True) -> NDArray[Any]:
         """Convert values for ``count`` entities to a ``(count, *shape)`` array, or raise.
@@ -169,34 +173,82 @@ class FieldSpec:
         want = (count, *self.shape)
         if arr.shape == want:
             # Commands copy: the caller may reuse its array before the command is applied.
-            return arr.astype(self.dtype, copy=copy)
+            return _cast(arr, self, component, copy=copy)
         if arr.shape == self.shape:
-            return np.broadcast_to(arr.astype(self.dtype, copy=False), want)
+            return np.broadcast_to(_cast(arr, self, component, copy=False), want)
         raise FieldValueError(
             f"component {component}.{self.name}: expected shape {want} "
             f"(or {self.shape or 'a scalar'} to broadcast), got {arr.shape}"
         )
 
 
-_SAME_KIND: dict[tuple[np.dtype[Any], np.dtype[Any]], bool] = {}
+# How a source dtype goes into a field's dtype, decided once per pair (np.can_cast costs as
+# much as copying 1k values): refused, a plain cast, or a cast whose values must be checked.
+_REFUSE: Final = 0
+_PLAIN: Final = 1
+_INT_RANGE: Final = 2  # an integer into a narrower (or other-signed) integer: check min and max
+_FLOAT_RANGE: Final = 3  # into a narrower float: let the cast itself report overflow
+_CAST_RULE: dict[tuple[np.dtype[Any], np.dtype[Any]], int] = {}
+
+
+def _cast_rule(src: np.dtype[Any], dst: np.dtype[Any]) -> int:
+    rule = _CAST_RULE.get((src, dst))
+    if rule is None:
+        if src == _OBJECT:
+            rule = _REFUSE
+        elif np.can_cast(src, dst, casting="safe"):
+            rule = _PLAIN
+        elif src.kind in "iu" and dst.kind in "iu":
+            rule = _INT_RANGE
+        elif np.can_cast(src, dst, casting="same_kind"):
+            rule = _FLOAT_RANGE if dst.kind in "fc" else _PLAIN
+        else:
+            rule = _REFUSE
+        _CAST_RULE[(src, dst)] = rule
+    return rule
 
 
 def _as_array(value: Any, spec: FieldSpec, component: str) -> NDArray[Any]:
     try:
         arr = np.asarray(value)
+    except OverflowError:  # a Python int beyond 64 bits
+        raise FieldValueError(f"component {component}.{spec.name}: value {value!r} does not fit {spec.dtype}") from None
     except (TypeError, ValueError) as exc:
         raise FieldValueError(
             f"component {component}.{spec.name}: cannot convert {type(value).__name__} to {spec.dtype}: {exc}"
         ) from None
-    castable = _SAME_KIND.get((arr.dtype, spec.dtype))
-    if castable is None:  # np.can_cast costs as much as copying 1k values: ask once per pair
-        castable = arr.dtype != _OBJECT and bool(np.can_cast(arr.dtype, spec.dtype, casting="same_kind"))
-        _SAME_KIND[(arr.dtype, spec.dtype)] = castable
-    if not castable:
+    if _cast_rule(arr.dtype, spec.dtype) == _REFUSE:
+        if isinstance(value, int) and spec.dtype.kind in "iuf":  # numpy keeps ints past 64 bits as objects
+            raise FieldValueError(f"component {component}.{spec.name}: value {value} does not fit {spec.dtype}")
         raise FieldValueError(
             f"component {component}.{spec.name}: dtype {arr.dtype} cannot be stored as {spec.dtype} (same_kind casting)"
         )
     return arr
+
+
+def _cast(arr: NDArray[Any], spec: FieldSpec, component: str, copy: bool) -> NDArray[Any]:
+    """``arr`` (already accepted by :func:`_as_array`) as ``spec.dtype``, every value checked to fit."""
+    rule = _cast_rule(arr.dtype, spec.dtype)
+    if rule == _INT_RANGE and arr.size:
+        info = np.iinfo(spec.dtype)
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < info.min or hi > info.max:
+            bad = lo if lo < info.min else hi
+            raise FieldValueError(
+                f"component {component}.{spec.name}: value {bad} does not fit {spec.dtype} ({info.min}..{info.max})"
+            )
+    elif rule == _FLOAT_RANGE:
+        try:
+            with np.errstate(over="raise"):
+                return arr.astype(spec.dtype, copy=copy)
+        except FloatingPointError:
+            finite = arr[np.isfinite(arr)]
+            bad = finite.flat[int(np.argmax(np.abs(finite)))] if finite.size else arr.flat[0]
+            raise FieldValueError(
+                f"component {component}.{spec.name}: value {bad} does not fit {spec.dtype} "
+                f"(largest magnitude {np.finfo(spec.dtype).max})"
+            ) from None
+    return arr.astype(spec.dtype, copy=copy)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

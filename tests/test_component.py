@@ -6,6 +6,8 @@ from typing import Annotated
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import ecs
@@ -104,3 +106,78 @@ def test_batch_values_broadcast_a_single_value_and_copy_full_arrays() -> None:
     assert f.coerce_many((4, 5), 3, "Position").tolist() == [[4, 5]] * 3
     with pytest.raises(ecs.FieldValueError, match=r"\(3, 2\)"):
         f.coerce_many(np.ones((4, 2)), 3, "Position")
+
+
+@ecs.component
+class Stats:
+    level: ecs.u8 = 0
+    gold: ecs.i32 = 0
+    speed: ecs.f32 = 0.0
+    pos: ecs.f32x2 = (0.0, 0.0)  # type: ignore[assignment]
+
+
+def test_python_ints_go_into_unsigned_fields() -> None:
+    # A u8 field took no Python int at all once (int64 -> uint8 is not numpy same_kind).
+    world = ecs.World(components=[Stats])
+    e = world.spawn(Stats(level=5))
+    assert world.get(e, Stats).level == 5
+    world.spawn_batch(3, {Stats: {"level": np.arange(3), "gold": 7}})
+    assert sorted(int(b.level) for b in (world.get(x, Stats) for x in world.entities())) == [0, 1, 2, 5]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"level": 256}, r"Stats\.level: value 256 does not fit uint8 \(0\.\.255\)"),
+        ({"level": -1}, r"Stats\.level: value -1 does not fit uint8"),
+        ({"gold": 2**31}, r"Stats\.gold: value 2147483648 does not fit int32"),
+        ({"gold": 2**70}, r"Stats\.gold: value 1180591620717411303424 does not fit int32"),
+        ({"speed": 1e39}, r"Stats\.speed: value 1e\+39 does not fit float32"),
+        ({"pos": (1.0, -1e300)}, r"Stats\.pos: value -1e\+300 does not fit float32"),
+    ],
+)
+def test_values_that_do_not_fit_are_refused_not_wrapped(values: dict[str, object], message: str) -> None:
+    world = ecs.World(components=[Stats])
+    with pytest.raises(ecs.FieldValueError, match=message):
+        world.spawn(Stats(**values))  # type: ignore[arg-type]
+    with pytest.raises(ecs.FieldValueError, match=message):
+        world.spawn_batch(2, {Stats: values})
+    assert len(world.entities()) == 0  # nothing half-spawned
+
+
+def test_a_batch_is_refused_whole_when_one_value_does_not_fit() -> None:
+    world = ecs.World(components=[Stats])
+    with pytest.raises(ecs.FieldValueError, match="value 300 does not fit uint8"):
+        world.spawn_batch(3, {Stats: {"level": np.array([1, 300, 2])}})
+    with pytest.raises(ecs.FieldValueError, match="does not fit float32"):
+        world.spawn_batch(3, {Stats: {"speed": np.array([1.0, np.inf, 1e40])}})
+    assert len(world.entities()) == 0
+
+
+def test_infinity_and_nan_are_values_not_overflow() -> None:
+    f = component_spec(Stats).field("speed")
+    assert f.coerce_one(float("inf"), "Stats") == np.inf
+    assert np.isnan(f.coerce_one(float("nan"), "Stats"))
+
+
+_INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dtype=st.sampled_from(_INT_DTYPES),
+    src=st.sampled_from([np.int64, np.uint64, np.int32, np.uint8]),
+    values=st.lists(st.integers(-(2**63), 2**64 - 1), min_size=1, max_size=5),
+)
+def test_an_integer_is_stored_exactly_or_refused(dtype: type, src: type, values: list[int]) -> None:
+    info = np.iinfo(src)
+    values = [min(max(v, info.min), info.max) for v in values]
+    spec = ecs.FieldSpec("n", np.dtype(dtype))
+    arr = np.array(values, dtype=src)
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    if all(lo <= v <= hi for v in values):
+        assert spec.coerce_many(arr, len(values), "C").tolist() == values
+        assert int(spec.coerce_one(values[0], "C")) == values[0]
+    else:
+        with pytest.raises(ecs.FieldValueError, match=r"C\.n: value -?\d+ does not fit"):
+            spec.coerce_many(arr, len(values), "C")

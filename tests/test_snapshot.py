@@ -307,6 +307,25 @@ def test_codec_failures_name_the_component() -> None:
         world.register_codec(Name, "nope", decode_name)  # type: ignore[arg-type]
 
 
+def test_a_decoded_value_that_does_not_fit_its_field_is_a_snapshot_error() -> None:
+    # Found by the mangled-metadata property test: a weight just past float32's largest value
+    # once leaked numpy's overflow warning (or, with warnings off, restored an inf).
+    world = make_world()
+    world.spawn(Bag(items=[1], weight=2.0))
+    meta = world.snapshot().meta
+    for arch in meta["archetypes"]:
+        for obj in arch.get("objects", {}).get("Bag", []):
+            obj["w"] = 3.4028235677973366e38
+    snap = WorldSnapshot(meta, world.snapshot().arrays)
+    target = make_world()
+    target.spawn_batch(2, {Position: (1, 1)})
+    before = target.state_hash()
+    bad = r"codec of Bag decoded a bad value .*Bag\.weight: value .* does not fit float32"
+    with pytest.raises(SnapshotError, match=bad):
+        target.restore(snap)
+    assert target.state_hash() == before
+
+
 def test_codecs_belong_to_their_world() -> None:
     a = make_world()
     b = ecs.World(components=COMPONENTS)
