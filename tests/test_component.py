@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 import ecs
 from ecs._component import component_spec
 
+from ._examples import examples
 from .components import Enemy, Health, Mana, Matrix, Name, Position
 
 
@@ -163,7 +164,7 @@ def test_infinity_and_nan_are_values_not_overflow() -> None:
 _INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     dtype=st.sampled_from(_INT_DTYPES),
     src=st.sampled_from([np.int64, np.uint64, np.int32, np.uint8]),

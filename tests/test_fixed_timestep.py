@@ -21,6 +21,8 @@ from ecs.integrations import (
 )
 from ecs.testing import ManualClock, RecordingObserver
 
+from ._examples import examples
+
 DT60 = 16_666_667  # ns per tick at 60 Hz
 
 
@@ -157,7 +159,7 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(rate=st.sampled_from([24.0, 30.0, 60.0, 144.0, 1000.0]), cap=st.integers(1, 8), ops=operations)
 def test_the_books_always_balance(rate: float, cap: int, ops: list[tuple[str, int]]) -> None:
     """Real time fed in == running ticks x dt + accumulator + dropped + paused, exactly."""
@@ -188,7 +190,7 @@ def test_the_books_always_balance(rate: float, cap: int, ops: list[tuple[str, in
         assert ts.steps == running_steps + manual_steps
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(frames=st.lists(st.floats(0.0, 0.05), min_size=1, max_size=200))
 def test_without_stalls_no_time_is_lost(frames: list[float]) -> None:
     """Frames shorter than the cap allows never drop time: ticks follow real time to within one tick."""

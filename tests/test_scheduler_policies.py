@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import ecs
 
+from ._examples import examples
 from .components import Enemy, Health, Position, make_world
 
 
@@ -147,7 +148,7 @@ plans = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["ok", "fail", "fl
 
 
 @given(plan=plans, policy=st.sampled_from([ecs.ErrorPolicy.CONTINUE, ecs.ErrorPolicy.RETRY]))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 def test_rewind_keeps_exactly_the_successful_systems_commands(
     plan: list[tuple[int, str]], policy: ecs.ErrorPolicy
 ) -> None:

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 import ecs
 from ecs import SnapshotError, WorldSnapshot
 
+from ._examples import examples
+
 
 @ecs.component
 class Position:
@@ -164,7 +166,7 @@ def registry_state(world: ecs.World) -> dict[str, list[int]]:
     return {k: v.tolist() for k, v in world.registry.state().items()}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS, later=OPS)
 def test_restore_brings_back_ids_values_free_list_and_order(ops: list[Any], later: list[Any]) -> None:
     world = make_world()
@@ -182,7 +184,7 @@ def test_restore_brings_back_ids_values_free_list_and_order(ops: list[Any], late
     assert world.state_hash() == twin.state_hash()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_bytes_round_trip_restores_into_a_fresh_world(ops: list[Any]) -> None:
     world = make_world()
@@ -458,7 +460,7 @@ def sample_bytes() -> bytes:
     return sample_world().snapshot().to_bytes()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_truncated_file_is_refused(sample_bytes: bytes, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(sample_bytes) - 1))
@@ -466,7 +468,7 @@ def test_truncated_file_is_refused(sample_bytes: bytes, data: st.DataObject) -> 
         WorldSnapshot.from_bytes(sample_bytes[:cut])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.data())
 def test_any_flipped_byte_is_refused(sample_bytes: bytes, data: st.DataObject) -> None:
     at = data.draw(st.integers(0, len(sample_bytes) - 1))
@@ -692,7 +694,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mangled_metadata_gives_snapshot_error_or_a_valid_restore(data: st.DataObject) -> None:
     world = sample_world()

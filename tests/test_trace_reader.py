@@ -18,6 +18,7 @@ import ecs
 import ecs.trace
 from ecs.trace import GROUP_FIELDS, TraceBuilder, TraceData, TraceReader, TraceRecorder, data_tail, load_trace
 
+from ._examples import examples
 from ._factories import create_scheduler, scripted_scheduler
 
 TICKS = 6
@@ -100,13 +101,13 @@ def test_a_plain_trace_cut_at_every_line_boundary_loads_its_prefix() -> None:
     check_plain_cut(len(PLAIN))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=len(PLAIN)))
 def test_a_plain_trace_cut_anywhere_loads_its_prefix(cut: int) -> None:
     check_plain_cut(cut)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=len(GZ)))
 def test_a_gzip_trace_cut_anywhere_loads_a_prefix_or_reports_no_header(cut: int) -> None:
     raw = GZ[:cut]

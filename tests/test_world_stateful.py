@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import ecs
 
+from ._examples import examples
 from .components import Enemy, Health, Mana, Name, Position
 
 COMPONENTS = (Position, Health, Mana, Name, Enemy)
@@ -228,6 +229,6 @@ class WorldMachine(RuleBasedStateMachine):
 
 
 WorldMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150), stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestWorldAgainstModel = WorldMachine.TestCase

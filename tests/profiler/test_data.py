@@ -60,6 +60,7 @@ from profiler_app._data import (
     write_trace,
 )
 
+from .._examples import examples
 from . import _traces as T
 
 finite = st.floats(min_value=0, max_value=1e4, allow_nan=False, allow_infinity=False)
@@ -138,7 +139,7 @@ def game(sample_trace: Path) -> Any:
 # ------------------------------------------------------------------------------------------------
 # Level of detail
 # ------------------------------------------------------------------------------------------------
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     values=arrays(np.float64, st.integers(1, 3000), elements=finite),
     data=st.data(),
@@ -233,7 +234,7 @@ def game_events(sample_trace: Path) -> tuple[dict[str, Any], list[dict[str, Any]
         return reader.header, list(reader)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(cuts=st.lists(st.integers(1, 250), max_size=5, unique=True))
 def test_concatenated_pieces_equal_the_whole(game_events: Any, cuts: list[int]) -> None:
     head, events = game_events
@@ -351,7 +352,7 @@ def test_system_results_and_errors_come_from_a_real_trace(game: Any) -> None:
     assert groups["pathing"].not_run > 0
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     st.lists(st.one_of(st.floats(0, 100, allow_nan=False), st.just(math.nan)), min_size=0, max_size=20),
     st.sampled_from(STAT_COLUMNS),
@@ -472,7 +473,7 @@ def test_contention_of_a_capture_without_async_reads_is_empty(exact: Any) -> Non
     assert series.overlap_ms.shape == (0, 4)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(
     st.lists(st.tuples(st.integers(0, 50), st.integers(1, 20)), max_size=15),
     st.lists(st.integers(-10, 1200), min_size=1, max_size=20),
@@ -613,7 +614,7 @@ def test_retried_and_late_groups_say_so(exact: Any) -> None:
 # ------------------------------------------------------------------------------------------------
 # Live: the rolling window
 # ------------------------------------------------------------------------------------------------
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(n=st.integers(0, 300), capacity=st.integers(1, 120), chunk=st.integers(1, 50))
 def test_the_rolling_window_keeps_exactly_the_last_ticks_in_bounded_memory(n: int, capacity: int, chunk: int) -> None:
     head, _ = exact_events(1)
