@@ -33,12 +33,13 @@ worker thread recorded a command first. ``spawn`` returns a :class:`PendingEntit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._entity import INDEX_BITS, is_entity_int
 from ._errors import CommandError, DuplicateComponentError, FieldValueError, ResourceError
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class Mark:
     commands: int
     last_size: int
     serial: int
+    #: the buffer that gave the mark (a mark of another buffer is refused)
+    buffer: CommandBuffer | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -175,9 +178,7 @@ class CommandBuffer:
         every entity, a bare array for a one-field component, or ``None`` for a tag. Missing
         fields are zero.
         """
-        if not isinstance(count, int | np.integer) or count < 0:
-            raise CommandError(f"spawn_batch: count must be a non-negative int, got {count!r}")
-        count = int(count)
+        count = check_batch(count, components)
         values: dict[type, dict[str, NDArray[Any]]] = {}
         for ctype, given in components.items():
             spec = self.world._spec(ctype)
@@ -227,19 +228,21 @@ class CommandBuffer:
 
     def set_resource(self, value: Any, key: type | None = None) -> None:
         """Record replacing a resource (keyed by ``key`` or by ``type(value)``)."""
-        rtype = key if key is not None else type(value)
-        if key is not None and not isinstance(value, key):
-            raise ResourceError(f"set_resource: value of type {type(value).__name__} is not a {key.__qualname__}")
+        rtype = resource_key(value, key, "set_resource")
         self._cmds.append([SET_RESOURCE, rtype, value])
         self._last_size = 0
 
     # -- mark / rewind ----------------------------------------------------------------------
     def mark(self) -> Mark:
         """A position to rewind to; cheap (no copy)."""
-        return Mark(len(self._cmds), self._last_size, self._serial)
+        return Mark(len(self._cmds), self._last_size, self._serial, self)
 
     def rewind(self, mark: Mark) -> None:
-        """Forget every command recorded after ``mark``."""
+        """Forget every command recorded after ``mark`` (a mark this buffer gave)."""
+        if not isinstance(mark, Mark):
+            raise CommandError(f"rewind: expected a Mark from this buffer's mark(), got {mark!r}")
+        if mark.buffer is not self:
+            raise CommandError("rewind: this mark was not taken from this buffer (mark() of another buffer?)")
         if mark.serial != self._serial or mark.commands > len(self._cmds):
             raise CommandError("rewind: this mark belongs to an earlier state of the buffer")
         self._truncate(mark.commands, mark.last_size)
@@ -264,6 +267,8 @@ class CommandBuffer:
 
     def extend(self, other: CommandBuffer) -> None:
         """Append another buffer's commands after this one's (used to merge, in group order)."""
+        if not isinstance(other, CommandBuffer):
+            raise CommandError(f"extend: expected a CommandBuffer, got {type(other).__name__}")
         if other.world is not self.world:
             raise CommandError("extend: buffers belong to different worlds")
         for cmd in other._cmds:
@@ -300,7 +305,9 @@ class CommandBuffer:
         if isinstance(target, PendingBatch):
             self._check_token(target._buffer, target.entities, what)
             return [target if target.entities is None else target.entities.copy()]
-        if isinstance(target, int | np.integer) and not isinstance(target, bool):
+        if is_entity_int(target):
+            if not -(2**63) <= int(target) < 2**63:
+                raise CommandError(f"{what}: {int(target)} is not an entity id (out of the 64-bit range)")
             return [np.array([int(target)], dtype=np.int64)]
         try:
             arr = np.asarray(target)
@@ -322,6 +329,42 @@ class CommandBuffer:
                 if owner is not None
                 else f"{what}: this pending entity was rewound and will never exist"
             )
+
+
+def resource_key(value: Any, key: Any, what: str) -> type:
+    """The type a resource is stored under: ``key`` (checked against ``value``) or ``type(value)``."""
+    if key is None:
+        return type(value)
+    if not isinstance(key, type):
+        raise ResourceError(f"{what}: the key must be a type, got {key!r}")
+    if not isinstance(value, key):
+        raise ResourceError(f"{what}: value of type {type(value).__name__} is not a {key.__qualname__}")
+    return key
+
+
+def check_resource_key(key: Any, what: str) -> type:
+    """``key`` when it can name a resource (a type), else a :class:`ResourceError`."""
+    if not isinstance(key, type):
+        raise ResourceError(f"{what}: resources are keyed by type, got {key!r}")
+    return key
+
+
+#: more entities than a world has slots for cannot be spawned (32 bits of slot index)
+MAX_BATCH: Final = 1 << INDEX_BITS
+
+
+def check_batch(count: Any, components: Any) -> int:
+    """``count`` as an int once it is a possible number of entities and ``components`` a mapping.
+
+    Checked when a batch is recorded, so applying the buffer later cannot fail on it halfway.
+    """
+    if not is_entity_int(count) or not 0 <= count <= MAX_BATCH:
+        raise CommandError(f"spawn_batch: count must be an int from 0 to {MAX_BATCH}, got {count!r}")
+    if not isinstance(components, Mapping):
+        raise CommandError(
+            f"spawn_batch: components must map component types to values, got {type(components).__name__}"
+        )
+    return int(count)
 
 
 def _count(parts: list[Any]) -> int:

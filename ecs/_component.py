@@ -295,21 +295,38 @@ def _field_from_annotation(name: str, ann: Any, owner: str) -> FieldSpec:
             if isinstance(meta, Field):
                 try:
                     dtype = np.dtype(meta.dtype)
-                except TypeError as exc:
+                except (TypeError, ValueError) as exc:
                     raise ComponentDefinitionError(
                         f"component {owner}.{name}: bad dtype {meta.dtype!r}: {exc}"
                     ) from None
-                if any((not isinstance(d, int)) or d < 1 for d in meta.shape):
+                if not isinstance(meta.shape, tuple) or any(
+                    not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in meta.shape
+                ):
                     raise ComponentDefinitionError(
-                        f"component {owner}.{name}: shape must be positive ints, got {meta.shape}"
+                        f"component {owner}.{name}: shape must be a tuple of positive ints, got {meta.shape!r}"
                     )
-                return FieldSpec(name, dtype, tuple(meta.shape))
+                return FieldSpec(name, _column_dtype(dtype, name, owner), tuple(meta.shape))
         ann = typing.get_args(ann)[0]
     if ann in _PY_SCALARS:
         return FieldSpec(name, _PY_SCALARS[ann])
     if isinstance(ann, type) and issubclass(ann, np.generic) and ann is not np.object_:
-        return FieldSpec(name, np.dtype(ann))
+        return FieldSpec(name, _column_dtype(np.dtype(ann), name, owner))
     return FieldSpec(name, _OBJECT)
+
+
+def _column_dtype(dtype: np.dtype[Any], name: str, owner: str) -> np.dtype[Any]:
+    """``dtype`` when a column may hold it: numbers and bools, or Python objects.
+
+    Fixed-width strings would cut longer values short without a word, and dates and
+    structured dtypes have no zero or same_kind rules a game can rely on: keep those as
+    object fields (``name: str``) or as numbers (seconds in a float).
+    """
+    if dtype.kind in "biufc" or dtype == _OBJECT:
+        return dtype
+    raise ComponentDefinitionError(
+        f"component {owner}.{name}: dtype {dtype} cannot be a column; use a number or bool dtype, "
+        "or a plain annotation such as str for an object field"
+    )
 
 
 def _zero_factory(spec: FieldSpec) -> Callable[[], Any]:

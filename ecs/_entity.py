@@ -55,6 +55,11 @@ def entity_generation(eid: int) -> int:
     return eid >> INDEX_BITS
 
 
+def is_entity_int(value: Any) -> bool:
+    """True for what may be an entity id: an int or numpy integer, but not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
 def describe(eid: int) -> str:
     """A readable form of an id for error messages: ``Entity(17v3)``."""
     return f"Entity({entity_index(eid)}v{entity_generation(eid)})"
@@ -103,8 +108,8 @@ class EntityRegistry:
         return self._size
 
     def is_alive(self, eid: int) -> bool:
-        """True when ``eid`` names a live entity of this registry."""
-        if not isinstance(eid, int | np.integer) or eid < 0:
+        """True when ``eid`` names a live entity of this registry (False for anything not an id)."""
+        if not is_entity_int(eid) or eid < 0:
             return False
         idx = int(eid) & INDEX_MASK
         return idx < self._size and int(self._ids[idx]) == int(eid)
@@ -141,6 +146,8 @@ class EntityRegistry:
 
     def check(self, eid: int) -> int:
         """Return the slot index of a live ``eid`` or raise :class:`StaleEntityError`."""
+        if not is_entity_int(eid):
+            raise StaleEntityError(f"expected an entity id (an int), got {type(eid).__name__} {eid!r}", -1)
         if not self.is_alive(eid):
             raise StaleEntityError(f"{describe(int(eid))} is not alive (stale or never spawned)", int(eid))
         return int(eid) & INDEX_MASK
@@ -235,6 +242,18 @@ class EntityRegistry:
         self._size = start + count
         self._count += count
         return start
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """What :meth:`rollback` needs to undo allocations made after this call."""
+        return self._size, self._free_len, self._count
+
+    def rollback(self, point: tuple[int, int, int]) -> None:
+        """Undo the allocations since :meth:`checkpoint` (slots allocated but not yet placed).
+
+        Allocation only moves counters: fresh slots past ``_size`` are never read, and the
+        free list keeps its entries beyond ``_free_len``, so restoring the counters is enough.
+        """
+        self._size, self._free_len, self._count = point
 
     def set_range_locations(self, start: int, ids: NDArray[np.int64], archetype: int, first_row: int) -> None:
         """Mark fresh slots ``start .. start+len(ids)`` alive (``ids`` equal their indices)."""

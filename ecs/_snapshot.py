@@ -185,6 +185,8 @@ class WorldSnapshot:
         normal = _normalize(dict(meta), "snapshot metadata")
         if "arrays" in normal:
             raise SnapshotError("snapshot metadata may not use the key 'arrays' (it names the file's array table)")
+        if not isinstance(arrays, Mapping):
+            raise SnapshotError(f"snapshot arrays must be a mapping of names to arrays, got {type(arrays).__name__}")
         kept: dict[str, NDArray[Any]] = {}
         for name, arr in arrays.items():
             if not isinstance(name, str) or not isinstance(arr, np.ndarray):
@@ -291,7 +293,10 @@ class WorldSnapshot:
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> WorldSnapshot:
         """Parse the file format; every byte is checked (see the module docstring)."""
-        view = memoryview(data).cast("B")
+        try:
+            view = memoryview(data).cast("B")
+        except TypeError:
+            raise SnapshotError(f"a snapshot is read from bytes, got {type(data).__name__}") from None
         size = len(view)
         if size < _PREFIX.size:
             raise SnapshotError(f"not a world snapshot: {size} bytes is less than the {_PREFIX.size}-byte prefix")
@@ -529,6 +534,10 @@ def _encode_resource(
 
 def take_snapshot(world: World, skip_resources: Iterable[type] = ()) -> WorldSnapshot:
     """Copy the whole state of ``world`` (see the module docstring); the world is not changed."""
+    skip = list(skip_resources)
+    for key in skip:
+        if not isinstance(key, type):
+            raise SnapshotError(f"skip_resources lists resource types, got {key!r}")
     codecs = _CODECS.get(world, {})
     reg = world.registry
     arrays: dict[str, NDArray[Any]] = {}
@@ -589,7 +598,6 @@ def take_snapshot(world: World, skip_resources: Iterable[type] = ()) -> WorldSna
                 col = col.copy()
             arrays[f"side/{spec.name}/{f.name}"] = col
 
-    skip = set(skip_resources)
     resources: list[dict[str, Any]] = []
     for key, value in world.resources.items():
         if key not in skip:

@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 from ._commands import (
     ADD,
     DESTROY,
+    MAX_BATCH,
     REMOVE,
     SET_RESOURCE,
     SPAWN,
@@ -52,9 +53,12 @@ from ._commands import (
     PendingBatch,
     PendingEntity,
     _batch_values,
+    check_batch,
+    check_resource_key,
+    resource_key,
 )
 from ._component import ComponentSpec, component_spec
-from ._entity import DEAD, INDEX_MASK, EntityID, EntityRegistry, describe
+from ._entity import DEAD, INDEX_MASK, EntityID, EntityRegistry, describe, is_entity_int
 from ._errors import (
     CommandError,
     ComponentDefinitionError,
@@ -83,6 +87,8 @@ __all__ = ["World", "WorldStats"]
 T = TypeVar("T")
 ARCHETYPE: Final = "archetype"
 _EMPTY_IDS: Final = np.zeros(0, dtype=np.int64)
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -95,7 +101,9 @@ class WorldStats:
 
 
 def _as_ids(target: Any) -> NDArray[np.int64]:
-    if isinstance(target, int | np.integer) and not isinstance(target, bool):
+    if is_entity_int(target):
+        if not _INT64_MIN <= int(target) <= _INT64_MAX:  # no entity has it; numpy could not hold it
+            raise StaleEntityError(f"{int(target)} is not an entity id (out of the 64-bit range)", -1)
         return np.array([int(target)], dtype=np.int64)
     arr = np.asarray(target)
     if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
@@ -115,8 +123,14 @@ class World:
         capacity: int = 1024,
         seed: int | None = None,
     ) -> None:
-        if chunk_rows < 16 or chunk_rows & (chunk_rows - 1):
-            raise StorageError(f"chunk_rows must be a power of two >= 16, got {chunk_rows}")
+        if not is_entity_int(chunk_rows) or chunk_rows < 16 or chunk_rows & (chunk_rows - 1):
+            raise StorageError(f"chunk_rows must be a power of two >= 16, got {chunk_rows!r}")
+        if not is_entity_int(capacity) or not 0 <= capacity <= MAX_BATCH:
+            raise StorageError(f"capacity must be an int from 0 to {MAX_BATCH}, got {capacity!r}")
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise ResourceError(f"seed must be None or a non-negative int, got {seed!r} ({exc})") from None
         self.name = name
         self.chunk_rows = chunk_rows
         self.registry = EntityRegistry(capacity)
@@ -147,7 +161,7 @@ class World:
         self._root = self._archetype_for(frozenset())
         for ctype in components:
             self.register_component(ctype)
-        self.add_resource(np.random.default_rng(seed), np.random.Generator)
+        self.add_resource(rng, np.random.Generator)
 
     def __repr__(self) -> str:
         return (
@@ -233,7 +247,10 @@ class World:
             raise UnregisteredComponentError(f"no component named {name!r} is registered") from None
 
     def _spec(self, ctype: Any) -> ComponentSpec:
-        spec = self._specs.get(ctype)
+        try:
+            spec = self._specs.get(ctype)
+        except TypeError:  # unhashable: a list of types where one type was meant, say
+            spec = None
         if spec is None:
             if isinstance(ctype, type) and hasattr(ctype, "__ecs_component__"):
                 raise UnregisteredComponentError(
@@ -246,24 +263,25 @@ class World:
     # -- resources ----------------------------------------------------------------------------
     def add_resource(self, value: Any, key: type | None = None) -> None:
         """Store a singleton, keyed by ``key`` or by its own type."""
-        rtype = key if key is not None else type(value)
-        if key is not None and not isinstance(value, key):
-            raise ResourceError(f"resource of type {type(value).__name__} is not a {key.__qualname__}")
+        rtype = resource_key(value, key, "add_resource")
         self._resources[rtype] = value
 
     def resource(self, key: type[T]) -> T:
         """The resource stored under ``key``."""
         try:
-            return cast(T, self._resources[key])
+            return cast(T, self._resources[check_resource_key(key, "resource")])
         except KeyError:
             raise ResourceError(f"world {self.name!r} holds no resource {key.__qualname__}") from None
 
     def has_resource(self, key: type) -> bool:
-        return key in self._resources
+        """True when a resource is stored under the type ``key``."""
+        return check_resource_key(key, "has_resource") in self._resources
 
     def remove_resource(self, key: type) -> None:
-        if self._resources.pop(key, None) is None:
+        """Drop the resource stored under ``key`` (raises when there is none)."""
+        if check_resource_key(key, "remove_resource") not in self._resources:
             raise ResourceError(f"world {self.name!r} holds no resource {key.__qualname__}")
+        del self._resources[key]
 
     @property
     def resources(self) -> Mapping[type, Any]:
@@ -348,13 +366,11 @@ class World:
     def spawn_batch(self, count: int, components: Mapping[type, Any]) -> NDArray[np.int64]:
         """Create ``count`` entities at once; see :meth:`CommandBuffer.spawn_batch` for values."""
         self._guard("spawn_batch")
-        if not isinstance(count, int | np.integer) or count < 0:
-            raise CommandError(f"spawn_batch: count must be a non-negative int, got {count!r}")
+        count = check_batch(count, components)
         values = {
-            ctype: _batch_values(self._spec(ctype), given, int(count), copy=False)
-            for ctype, given in components.items()
+            ctype: _batch_values(self._spec(ctype), given, count, copy=False) for ctype, given in components.items()
         }
-        return self._spawn(tuple(values), int(count), values)
+        return self._spawn(tuple(values), count, values)
 
     def destroy(self, target: int | NDArray[np.integer[Any]] | Iterable[int]) -> None:
         """Destroy one entity or an array of them; any stale id raises and nothing changes."""
@@ -459,11 +475,9 @@ class World:
             if c in seen:
                 raise DuplicateComponentError(f"query: component {c.__qualname__} given twice")
             seen.add(c)
-        exc = frozenset(without)
-        inc = frozenset(comps) | frozenset(with_)
-        for c in exc | inc:
-            self._spec(c)
-        return self._iterate(comps, self.matching(inc, exc), frozenset(readonly))
+        exc = self._types(without, "query: without")
+        inc = frozenset(comps) | self._types(with_, "query: with_")
+        return self._iterate(comps, self.matching(inc, exc), self._types(readonly, "query: readonly"))
 
     def _iterate(self, comps: tuple[type, ...], archetypes: list[Archetype], ro: frozenset[type]) -> Iterator[Batch]:
         kinds = [(c, self._kind[c] == ARCHETYPE, c not in ro) for c in comps]
@@ -482,10 +496,18 @@ class World:
 
     def count(self, *components: type, without: Iterable[type] = (), with_: Iterable[type] = ()) -> int:
         """How many entities a query would visit (no iteration)."""
-        inc = frozenset(components) | frozenset(with_)
-        for c in inc | frozenset(without):
-            self._spec(c)
-        return sum(a.length for a in self.matching(inc, frozenset(without)))
+        inc = self._types(components, "count") | self._types(with_, "count: with_")
+        exc = self._types(without, "count: without")
+        return sum(a.length for a in self.matching(inc, exc))
+
+    def _types(self, given: Any, what: str) -> frozenset[type]:
+        """Registered component types from an iterable argument, or a typed error naming it."""
+        if isinstance(given, type) or not isinstance(given, Iterable):
+            raise UnregisteredComponentError(f"{what}: expected an iterable of component types, got {given!r}")
+        out = []
+        for c in given:
+            out.append(self._spec(c).type)
+        return frozenset(out)
 
     @overload
     def single(self, ctype: type[T]) -> tuple[EntityID, T]: ...
@@ -493,6 +515,7 @@ class World:
     def single(self, ctype: type[T], *, default: None) -> tuple[EntityID, T] | None: ...
     def single(self, ctype: type[T], **kw: Any) -> tuple[EntityID, T] | None:
         """The one entity holding ``ctype`` (a player, say) and a copy of its component."""
+        self._spec(ctype)
         found = [a for a in self.matching(frozenset({ctype})) if a.length]
         total = sum(a.length for a in found)
         if total != 1:
@@ -509,6 +532,8 @@ class World:
 
     def apply(self, buffer: CommandBuffer) -> ApplyStats:
         """Apply a command buffer in order and clear it; see :mod:`ecs._commands` for the rules."""
+        if not isinstance(buffer, CommandBuffer):
+            raise CommandError(f"apply: expected a CommandBuffer, got {type(buffer).__name__}")
         if buffer.world is not self:
             raise CommandError("apply: this buffer was created for another world")
         self._guard("apply")
@@ -636,22 +661,51 @@ class World:
         reg = self.registry
         if arch.id in self._holes:
             return self._spawn_into_holes(arch, types, count, values)
-        fresh = reg.allocate_fresh(count)
-        if fresh is not None:
-            # Brand-new slots: ids equal indices (generation 0) and locations are ranges, so
-            # no index arrays are gathered or scattered; at 1M entities this halves the memory
-            # a spawn touches.
-            ids = np.arange(fresh, fresh + count, dtype=np.int64)
-            indices = ids
-            start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
-            reg.set_range_locations(fresh, ids, arch.id, start)
-        else:
-            indices, ids = reg._allocate(count)
-            start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
-            reg._place(indices, ids, arch.id, np.arange(start, start + count, dtype=np.int32))
-        for t in arch.side_types:
-            self._storages[t].insert(indices, values[t])
+        # Memory for a big batch can run out in the middle (ids, table rows, side storages):
+        # undo what was taken so a MemoryError leaves no half-spawned entities behind.
+        point, length, done = reg.checkpoint(), arch.length, 0
+        try:
+            fresh = reg.allocate_fresh(count)
+            if fresh is not None:
+                # Brand-new slots: ids equal indices (generation 0) and locations are ranges, so
+                # no index arrays are gathered or scattered; at 1M entities this halves the
+                # memory a spawn touches.
+                ids = np.arange(fresh, fresh + count, dtype=np.int64)
+                indices = ids
+                start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
+                reg.set_range_locations(fresh, ids, arch.id, start)
+            else:
+                indices, ids = reg._allocate(count)
+                start = arch.append(ids, {s.type: values[s.type] for s in arch.stored})
+                reg._place(indices, ids, arch.id, np.arange(start, start + count, dtype=np.int32))
+            for t in arch.side_types:
+                self._storages[t].insert(indices, values[t])
+                done += 1
+        except MemoryError:
+            placed = arch.length > length  # the table took the rows and the slots were placed
+            self._undo_spawn(arch, point, length, (indices, ids) if placed else None, done)
+            raise
         return ids
+
+    def _undo_spawn(
+        self,
+        arch: Archetype,
+        point: tuple[int, int, int],
+        length: int,
+        placed: tuple[NDArray[np.int64], NDArray[np.int64]] | None,
+        done: int,
+    ) -> None:
+        """Take back a spawn that ran out of memory part way (see :meth:`_spawn`)."""
+        if placed is not None:
+            indices, ids = placed
+            for t in arch.side_types[:done]:
+                self._storages[t].remove(indices)
+            # Placed slots read as free again: a free slot holds the complement of the id it
+            # hands out next, which is the id this spawn gave it.
+            self.registry._ids[indices] = np.invert(ids)
+            self.registry._archetype[indices] = DEAD
+        arch.length = length
+        self.registry.rollback(point)
 
     def _spawn_into_holes(
         self,
