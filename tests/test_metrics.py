@@ -7,6 +7,8 @@ duration is exact.
 
 from __future__ import annotations
 
+import logging
+import socket
 import subprocess
 import sys
 import textwrap
@@ -455,8 +457,8 @@ def sink() -> Iterator[OtlpSink]:
 def test_otlp_observer_posts_protobuf_metrics_and_spans_with_headers(sink: OtlpSink) -> None:
     obs = otlp_observer(sink.url + "/", headers={"signoz-ingestion-key": "secret"}, export_interval=60)
     run(build(ecs.ManualClock(), obs), 3)
-    obs.shutdown()  # flushes both providers
-    obs.shutdown()  # and only once
+    assert obs.shutdown() is True  # flushes both providers, all sent
+    assert obs.shutdown() is True  # and only once
     paths = {path for path, _, _ in sink.requests}
     assert paths == {"/v1/metrics", "/v1/traces"}
     for _, headers, _ in sink.requests:
@@ -474,6 +476,18 @@ def test_otlp_observer_without_spans_sends_metrics_only(sink: OtlpSink) -> None:
     run(build(ecs.ManualClock(), obs), 2)
     obs.shutdown()
     assert {path for path, _, _ in sink.requests} == {"/v1/metrics"}
+
+
+def test_shutdown_gives_up_on_an_unreachable_collector_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    # The exporters retry with backoff for 20 s and more; a server's exit must not wait on that.
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    obs = otlp_observer(f"http://127.0.0.1:{port}", export_interval=60)
+    run(build(ecs.ManualClock(), obs), 2)
+    with caplog.at_level(logging.WARNING, logger="ecs.trace.metrics"):
+        assert obs.shutdown(timeout=0.3) is False
+    assert "did not finish within 0.3 s" in caplog.text
 
 
 def test_otlp_observer_rejects_a_non_positive_interval() -> None:

@@ -50,6 +50,8 @@ extra; importing this module works without them, constructing an observer does n
 from __future__ import annotations
 
 import atexit
+import logging
+import threading
 import time
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -62,6 +64,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
 
 __all__ = ["TELEMETRY_HINT", "MetricsObserver", "otlp_observer", "require_telemetry"]
+
+_log = logging.getLogger("ecs.trace.metrics")
 
 #: How to install what the telemetry features need.
 TELEMETRY_HINT: Final = "pip install ecs-scheduler[telemetry]"
@@ -418,15 +422,36 @@ class MetricsObserver(SchedulerObserver):
                 ok = bool(flush(millis)) and ok
         return ok
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Flush and stop the providers this observer created; providers passed in are left alone."""
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Flush and stop the providers this observer created; providers passed in are left alone.
+
+        Returns within about ``timeout`` seconds even when the collector is unreachable: the
+        OpenTelemetry exporters retry with backoff for far longer (a game server with its
+        collector down took 20 s to exit), so the flush runs on a helper thread and whatever
+        it has not sent by then is dropped, with a warning. Returns True when it all went out.
+        """
         if self._shut:
-            return
+            return True
         self._shut = True
         atexit.unregister(self.shutdown)
-        for p in self._owned:
-            p.force_flush(int(timeout * 1000))
-            p.shutdown()
+        owned = self._owned
+
+        def stop() -> None:
+            for p in owned:
+                p.force_flush(int(timeout * 1000))
+                p.shutdown()
+
+        helper = threading.Thread(target=stop, name="ecs-otel-shutdown", daemon=True)
+        helper.start()
+        helper.join(timeout)
+        if helper.is_alive():
+            _log.warning(
+                "telemetry shutdown: the exporters did not finish within %.1f s (collector unreachable?); "
+                "what was not sent is dropped",
+                timeout,
+            )
+            return False
+        return True
 
 
 def otlp_observer(
