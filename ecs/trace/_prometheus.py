@@ -142,5 +142,8 @@ def prometheus_observer(
     )
     observer = MetricsObserver(provider, prefix=prefix)
     observer._own(provider)
-    endpoint._on_close.append(observer.shutdown)
+    def stop_observer() -> None:
+        observer.shutdown()
+
+    endpoint._on_close.append(stop_observer)
     return observer, endpoint
