@@ -327,3 +327,8 @@ def test_end_to_end_json_lines_from_a_running_scheduler(logger: logging.Logger) 
         (1, "shaky", "errored", 4),
     ]
     assert docs[3]["_error"] == "ValueError: tipped over"
+
+
+def test_json_formatter_static_fields_must_be_a_mapping() -> None:
+    with pytest.raises(TypeError, match="static_fields must map field names to values, got 5"):
+        JsonFormatter(static_fields=5)  # type: ignore[arg-type]

@@ -337,9 +337,18 @@ def test_monotonic_clock_spans_are_in_unix_epoch_time(spans: tuple[TracerProvide
     assert before - 10**9 < tick.start_time <= tick.end_time < after + 10**9
 
 
-def test_span_every_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="span_every"):
-        MetricsObserver(span_every=0)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"span_every": 0}, ValueError, "span_every must be an int >= 1, got 0"),
+        ({"span_every": 1.5}, ValueError, "span_every .* got 1.5"),
+        ({"meter_provider": "x"}, TypeError, "meter_provider must be an OpenTelemetry MeterProvider, got 'x'"),
+        ({"tracer_provider": 5}, TypeError, "tracer_provider must be an OpenTelemetry TracerProvider, got 5"),
+    ],
+)
+def test_metrics_observer_options_are_checked(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        MetricsObserver(**kwargs)
 
 
 # -- Prometheus endpoint -----------------------------------------------------------------------------------

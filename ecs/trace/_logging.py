@@ -177,6 +177,8 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, *, host: str | None = None, static_fields: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        if static_fields is not None and not isinstance(static_fields, Mapping):
+            raise TypeError(f"static_fields must map field names to values, got {static_fields!r}")
         self.host = host if host is not None else socket.gethostname()
         self.static_fields = {self._key(k): _plain(v) for k, v in (static_fields or {}).items()}
 

@@ -185,8 +185,12 @@ class MetricsObserver(SchedulerObserver):
         require_telemetry("MetricsObserver")
         from opentelemetry import metrics, trace
 
-        if span_every < 1:
-            raise ValueError(f"span_every must be >= 1, got {span_every!r}")
+        if not isinstance(span_every, int) or isinstance(span_every, bool) or span_every < 1:
+            raise ValueError(f"span_every must be an int >= 1, got {span_every!r}")
+        if meter_provider is not None and not callable(getattr(meter_provider, "get_meter", None)):
+            raise TypeError(f"meter_provider must be an OpenTelemetry MeterProvider, got {meter_provider!r}")
+        if tracer_provider is not None and not callable(getattr(tracer_provider, "get_tracer", None)):
+            raise TypeError(f"tracer_provider must be an OpenTelemetry TracerProvider, got {tracer_provider!r}")
         mp = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         self.meter_provider = mp
         self.prefix = prefix
