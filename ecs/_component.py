@@ -136,8 +136,8 @@ class FieldSpec:
         Casting follows numpy's ``same_kind`` rule, plus one rule of our own: float64 ->
         float32 and int -> float are fine, float -> int or str -> float are refused, because
         silently truncating a position is the kind of bug that takes an afternoon to find.
-        Integers go into any integer field, signed or not (a Python ``5`` into a ``u8``), and
-        every value must fit: ``300`` for a ``u8`` or ``1e39`` for a ``f32`` raises instead of
+        Integers go into any integer field, signed or not (a Python ``5`` into a ``u8``), 0 and
+        1 into a bool field, and every value must fit: ``300`` for a ``u8`` or ``1e39`` for a ``f32`` raises instead of
         wrapping to ``44`` or becoming ``inf``.
         """
         if self.is_object:
@@ -198,8 +198,8 @@ def _cast_rule(src: np.dtype[Any], dst: np.dtype[Any]) -> int:
             rule = _REFUSE
         elif np.can_cast(src, dst, casting="safe"):
             rule = _PLAIN
-        elif src.kind in "iu" and dst.kind in "iu":
-            rule = _INT_RANGE
+        elif src.kind in "iu" and dst.kind in "iub":
+            rule = _INT_RANGE  # 0 and 1 go into a bool field, as Python's own bools are ints
         elif np.can_cast(src, dst, casting="same_kind"):
             rule = _FLOAT_RANGE if dst.kind in "fc" else _PLAIN
         else:
@@ -230,12 +230,12 @@ def _cast(arr: NDArray[Any], spec: FieldSpec, component: str, copy: bool) -> NDA
     """``arr`` (already accepted by :func:`_as_array`) as ``spec.dtype``, every value checked to fit."""
     rule = _cast_rule(arr.dtype, spec.dtype)
     if rule == _INT_RANGE and arr.size:
-        info = np.iinfo(spec.dtype)
+        low, high = (0, 1) if spec.dtype.kind == "b" else (np.iinfo(spec.dtype).min, np.iinfo(spec.dtype).max)
         lo, hi = int(arr.min()), int(arr.max())
-        if lo < info.min or hi > info.max:
-            bad = lo if lo < info.min else hi
+        if lo < low or hi > high:
+            bad = lo if lo < low else hi
             raise FieldValueError(
-                f"component {component}.{spec.name}: value {bad} does not fit {spec.dtype} ({info.min}..{info.max})"
+                f"component {component}.{spec.name}: value {bad} does not fit {spec.dtype} ({low}..{high})"
             )
     elif rule == _FLOAT_RANGE:
         try:

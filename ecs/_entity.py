@@ -62,6 +62,8 @@ def is_entity_int(value: Any) -> bool:
 
 def describe(eid: int) -> str:
     """A readable form of an id for error messages: ``Entity(17v3)``."""
+    if eid < 0:  # no entity has a negative id; its bits would read as nonsense
+        return f"Entity(invalid id {eid})"
     return f"Entity({entity_index(eid)}v{entity_generation(eid)})"
 
 

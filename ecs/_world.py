@@ -159,6 +159,8 @@ class World:
         # rows destroys left empty, per archetype: ascending int32 parts (see _destroy)
         self._holes: dict[int, list[NDArray[np.integer[Any]]]] = {}
         self._root = self._archetype_for(frozenset())
+        if isinstance(components, type) or not isinstance(components, Iterable):
+            raise ComponentDefinitionError(f"World(components=...) takes a list of component types, got {components!r}")
         for ctype in components:
             self.register_component(ctype)
         self.add_resource(rng, np.random.Generator)

@@ -40,6 +40,7 @@ CASES: list[tuple[str, Callable[[ecs.World, int], object], type[Exception], str]
     ("get str", lambda w, e: w.get("1", Health), ecs.StaleEntityError, "expected an entity id .* str"),  # type: ignore[arg-type]
     ("get float", lambda w, e: w.get(1.0, Health), ecs.StaleEntityError, "expected an entity id .* float"),  # type: ignore[arg-type]
     ("get bool", lambda w, e: w.get(True, Health), ecs.StaleEntityError, "expected an entity id .* bool"),
+    ("get -1", lambda w, e: w.get(-1, Health), ecs.StaleEntityError, r"Entity\(invalid id -1\) is not alive"),
     ("has array", lambda w, e: w.has(np.array([e]), Health), ecs.StaleEntityError, "expected an entity id"),  # type: ignore[arg-type]
     ("set None", lambda w, e: w.set(None, Health(1)), ecs.StaleEntityError, "expected an entity id"),  # type: ignore[arg-type]
     ("destroy 2**63", lambda w, e: w.destroy(2**63), ecs.StaleEntityError, "9223372036854775808 is not an entity id"),
@@ -190,6 +191,7 @@ def test_a_mark_of_another_buffer_is_refused_and_cuts_nothing() -> None:
         ({"capacity": -1}, ecs.StorageError, "capacity"),
         ({"seed": -1}, ecs.ResourceError, "seed must be None or a non-negative int, got -1"),
         ({"seed": "x"}, ecs.ResourceError, "seed .* got 'x'"),
+        ({"components": Health}, ecs.ComponentDefinitionError, "takes a list of component types, got <class"),
     ],
 )
 def test_world_options_are_checked(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:

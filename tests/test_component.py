@@ -182,3 +182,13 @@ def test_an_integer_is_stored_exactly_or_refused(dtype: type, src: type, values:
     else:
         with pytest.raises(ecs.FieldValueError, match=r"C\.n: value -?\d+ does not fit"):
             spec.coerce_many(arr, len(values), "C")
+
+
+def test_bool_fields_take_0_and_1() -> None:
+    f = ecs.FieldSpec("on", np.dtype(np.bool_))
+    assert f.coerce_many(np.array([0, 1, 1]), 3, "Light").tolist() == [False, True, True]
+    assert f.coerce_one(1, "Light") == np.True_
+    with pytest.raises(ecs.FieldValueError, match=r"Light\.on: value 2 does not fit bool \(0\.\.1\)"):
+        f.coerce_one(2, "Light")
+    with pytest.raises(ecs.FieldValueError, match="value -1 does not fit bool"):
+        f.coerce_many(np.array([1, -1]), 2, "Light")

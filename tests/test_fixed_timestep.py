@@ -131,7 +131,7 @@ def test_a_bad_catch_up_cap_is_refused(cap: object) -> None:
         FixedTimestep(60, max_catch_up=cap)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("real", [-0.001, math.nan, math.inf])
+@pytest.mark.parametrize("real", [-0.001, math.nan, math.inf, 1e300, "0.016", None, True])
 def test_time_never_goes_backwards_or_becomes_nan(real: float) -> None:
     ts = FixedTimestep(60)
     with pytest.raises(ValueError, match="real_dt"):
@@ -226,6 +226,16 @@ def test_advance_scheduler_runs_the_owed_ticks_with_the_fixed_dt() -> None:
     assert counted(sched) == 3
     assert [t.dt for t in rec.ticks] == [ts.dt] * 3
     assert rec.marks == []
+
+
+def test_advance_scheduler_names_arguments_given_in_the_wrong_order() -> None:
+    sched, _ = make_scheduler()
+    ts = FixedTimestep(60)
+    with pytest.raises(TypeError, match="timestep is a float"):
+        advance_scheduler(sched, 0.5, ts)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="scheduler is a FixedTimestep"):
+        advance_scheduler(ts, ts, 0.5)  # type: ignore[arg-type]
+    assert counted(sched) == 0
 
 
 def test_dropped_time_is_published_as_a_mark() -> None:

@@ -39,6 +39,7 @@ clock, all use the same object.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Final, final
 
 import numpy as np
@@ -53,6 +54,8 @@ __all__ = ["DROP_MARK", "FixedTimestep", "advance_scheduler", "interpolate"]
 DROP_MARK: Final = "timestep_dropped"
 
 _NS: Final = 1_000_000_000
+#: a longer real-time step than a year is a broken clock, not a slow frame
+_MAX_ADVANCE_S: Final = 365 * 24 * 3600.0
 
 
 @final
@@ -174,8 +177,16 @@ class FixedTimestep:
         Never more than ``max_catch_up``. Negative or non-finite times raise ValueError (a
         real clock never goes backwards; a NaN would poison the accumulator forever).
         """
-        if not np.isfinite(real_dt) or real_dt < 0:
-            raise ValueError(f"FixedTimestep.advance: real_dt must be a finite number >= 0, got {real_dt!r}")
+        if (
+            not isinstance(real_dt, int | float | np.floating | np.integer)
+            or isinstance(real_dt, bool)
+            or not math.isfinite(real_dt)
+            or not 0 <= real_dt <= _MAX_ADVANCE_S
+        ):
+            raise ValueError(
+                f"FixedTimestep.advance: real_dt must be a finite number of seconds from 0 to "
+                f"{_MAX_ADVANCE_S:g}, got {real_dt!r}"
+            )
         return self.advance_ns(round(real_dt * _NS))
 
     def advance_ns(self, real_ns: int) -> int:
@@ -219,6 +230,10 @@ def advance_scheduler(
     ticks run by this call (a run that must stop at exactly N ticks); owed ticks beyond it
     are simply not run. Returns the number of ticks run.
     """
+    if not isinstance(timestep, FixedTimestep):
+        raise TypeError(f"advance_scheduler(scheduler, timestep, real_dt): timestep is a {type(timestep).__name__}")
+    if not callable(getattr(scheduler, "tick", None)):
+        raise TypeError(f"advance_scheduler(scheduler, timestep, real_dt): scheduler is a {type(scheduler).__name__}")
     before_ns, before_steps = timestep.dropped_ns, timestep.dropped_steps
     n = timestep.advance(real_dt)
     if timestep.dropped_ns != before_ns and scheduler.observers:

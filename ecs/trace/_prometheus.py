@@ -142,6 +142,7 @@ def prometheus_observer(
     )
     observer = MetricsObserver(provider, prefix=prefix)
     observer._own(provider)
+
     def stop_observer() -> None:
         observer.shutdown()
 
