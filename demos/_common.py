@@ -20,6 +20,7 @@ a :class:`GroupTimes` observer: the same numbers a trace records.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_HEADLESS_TICKS: Final = 600
+DEFAULT_BUDGET_MS: Final = 16.7
 WINDOW_SIZE: Final = (1280, 720)
 _EMA: Final = 0.1  # weight of the newest tick in the HUD's moving averages
 
@@ -140,30 +142,83 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="no window: run the simulation only (no X needed)")
     parser.add_argument(
         "--ticks",
-        type=int,
+        type=_count_arg(0),
         default=None,
         help=f"stop after N ticks (headless default {DEFAULT_HEADLESS_TICKS}; windowed: run until closed)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    parser.add_argument("--rate", type=float, default=60.0, help="ticks per second of game time (default 60)")
+    parser.add_argument("--seed", type=_count_arg(0), default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--rate", type=_positive_arg, default=60.0, help="ticks per second of game time (default 60)")
     parser.add_argument("--record", metavar="FILE", help="record a trace (.trace.jsonl or .trace.jsonl.gz)")
-    parser.add_argument("--stream", metavar="[HOST:]PORT", help="serve the live trace stream for ecs-profiler")
+    parser.add_argument("--stream", metavar="[HOST:]PORT", type=_address_arg, help="serve the live trace stream for ecs-profiler")
     parser.add_argument(
         "--hitches",
         metavar="DIR",
         help="keep the last 600 ticks in memory and write a trace to DIR around each tick over --budget-ms",
     )
     parser.add_argument(
-        "--budget-ms", type=float, default=16.7, help="with --hitches: the tick budget in ms (default 16.7)"
+        "--budget-ms", type=_positive_arg, default=None, help="with --hitches: the tick budget in ms (default 16.7)"
     )
     parser.add_argument("--hash", action="store_true", help="print the final world state hash as the last line")
     parser.add_argument(
         "--realtime", action="store_true", help="headless: pace ticks to real time (implied by --stream)"
     )
     parser.add_argument("--screenshot", metavar="PNG", help="windowed with --ticks: save the last frame and exit")
-    parser.add_argument("--workers", type=int, default=None, help="worker threads for async groups")
+    parser.add_argument("--workers", type=_count_arg(1), default=None, help="worker threads for async groups")
     demo.add_arguments(parser)
     return parser
+
+
+def _count_arg(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def _address_arg(text: str) -> str:
+    parse_address(text)  # refused here, so argparse prints usage instead of a traceback
+    return text
+
+
+def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse options that would fail only after the game started, or be silently ignored."""
+    for flag, path in (("--record", args.record), ("--screenshot", args.screenshot)):
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            parser.error(f"{flag}: {path} is a directory; give a file name")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            parser.error(f"{flag}: the directory {parent} does not exist")
+    if args.hitches is not None:
+        try:
+            os.makedirs(args.hitches, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--hitches: cannot use {args.hitches} as a directory: {exc.strerror or exc}")
+    elif args.budget_ms is not None:
+        parser.error("--budget-ms only applies with --hitches DIR")
+    if args.budget_ms is None:
+        args.budget_ms = DEFAULT_BUDGET_MS
+    if args.screenshot and args.headless:
+        parser.error("--screenshot draws a window frame; it cannot be used with --headless")
+    if args.screenshot and args.ticks is None:
+        parser.error("--screenshot needs --ticks N (the frame after tick N is saved)")
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -189,9 +244,9 @@ def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callabl
     if args.hitches:
         from ecs.trace import FlightRecorder
 
-        if not args.budget_ms > 0:
-            raise SystemExit(f"--budget-ms must be > 0, got {args.budget_ms}")
-        sched.add_observer(FlightRecorder(args.hitches, budget_ms=args.budget_ms))
+        flight = FlightRecorder(args.hitches, budget_ms=args.budget_ms)
+        sched.add_observer(flight)
+        args.flight = flight
         out(f"writing a trace to {args.hitches}/ around each tick over {args.budget_ms:g} ms")
     if args.stream:
         from ecs.trace import LiveStreamServer
@@ -352,11 +407,9 @@ def run_windowed(demo: Demo, args: argparse.Namespace, out: Callable[[str], None
 
 def main(demo: Demo, argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the demo; the state hash, if asked for, is printed last."""
-    args = build_parser(demo).parse_args(argv)
-    if args.ticks is not None and args.ticks < 0:
-        raise SystemExit("--ticks must be >= 0")
-    if args.screenshot and args.ticks is None:
-        raise SystemExit("--screenshot needs --ticks N (the frame after tick N is saved)")
+    parser = build_parser(demo)
+    args = parser.parse_args(argv)
+    _check_paths(parser, args)
     if args.headless:
         digest = run_headless(demo, args)
     else:
@@ -365,6 +418,10 @@ def main(demo: Demo, argv: Sequence[str] | None = None) -> int:
             os.environ.setdefault("ARCADE_HEADLESS", "1")
         digest = run_windowed(demo, args)
     sys.stdout.flush()
+    flight = getattr(args, "flight", None)
+    if flight is not None and flight.error is not None:
+        # The recorder keeps the game running through I/O errors; the player still hears of it.
+        print(f"--hitches: writing hitch traces failed: {flight.error}", file=sys.stderr, flush=True)
     if args.hash:
         print(digest, flush=True)
     return 0

@@ -337,11 +337,33 @@ def test_stream_addresses_parse() -> None:
         _common.parse_address("70000")
 
 
-def test_bad_command_lines_are_refused() -> None:
-    with pytest.raises(SystemExit, match="--screenshot needs --ticks"):
-        boids.main(["--screenshot", "x.png"])
-    with pytest.raises(SystemExit, match="--ticks must be"):
-        boids.main(["--headless", "--ticks", "-1"])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--screenshot", "x.png"], "--screenshot needs --ticks"),
+        (["--headless", "--ticks", "20", "--screenshot", "x.png"], "cannot be used with --headless"),
+        (["--headless", "--ticks", "-1"], "--ticks: must be >= 0, got -1"),
+        (["--headless", "--seed", "-1"], "--seed: must be >= 0"),
+        (["--headless", "--rate", "0"], "--rate: must be a number > 0, got 0"),
+        (["--headless", "--rate", "nan"], "--rate: must be a number > 0"),
+        (["--headless", "--workers", "0"], "--workers: must be >= 1"),
+        (["--headless", "--stream", "notaport"], "is not [HOST:]PORT"),
+        (["--headless", "--stream", "99999"], "port 99999 is out of range"),
+        (["--headless", "--record", "/nonexistent/x.trace.jsonl"], "the directory /nonexistent does not exist"),
+        (["--headless", "--record", "/tmp"], "/tmp is a directory"),
+        (["--headless", "--hitches", "/proc/nope"], "--hitches: cannot use /proc/nope"),
+        (["--headless", "--budget-ms", "5"], "--budget-ms only applies with --hitches"),
+        (["--headless", "--hitches", "out", "--budget-ms", "-1"], "--budget-ms: must be a number > 0"),
+    ],
+)
+def test_bad_command_lines_get_a_usage_error_before_the_game_starts(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        boids.main(argv)
+    assert exit_info.value.code == 2  # argparse's usage error, not a traceback
+    err = capsys.readouterr().err
+    assert "usage: python -m demos.boids" in err and message in err
 
 
 def test_each_factory_follows_the_ecs_trace_convention() -> None:
