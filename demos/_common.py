@@ -149,7 +149,9 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=_count_arg(0), default=0, help="seed of every random draw (default 0)")
     parser.add_argument("--rate", type=_positive_arg, default=60.0, help="ticks per second of game time (default 60)")
     parser.add_argument("--record", metavar="FILE", help="record a trace (.trace.jsonl or .trace.jsonl.gz)")
-    parser.add_argument("--stream", metavar="[HOST:]PORT", type=_address_arg, help="serve the live trace stream for ecs-profiler")
+    parser.add_argument(
+        "--stream", metavar="[HOST:]PORT", type=_address_arg, help="serve the live trace stream for ecs-profiler"
+    )
     parser.add_argument(
         "--hitches",
         metavar="DIR",
