@@ -1,0 +1,210 @@
+"""Bad arguments to the scheduler are refused early, by a typed error that names them.
+
+``tick``/``run``/``steps`` check ``dt`` and ``ticks`` before doing any work, so a refused
+call leaves the world, the ``Time`` resource, the tick count and pending host commands as
+they were.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ecs
+
+from .components import Health, Position, Velocity, make_world
+
+# -- tick, run, steps: dt and ticks ------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """A scheduler whose every tick leaves traces: a spawn, a column write, hooks, an observer."""
+
+    world: ecs.World
+    sched: ecs.Scheduler
+    calls: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        s = self.sched
+        return (
+            self.world.state_hash(),
+            len(self.world),
+            self.world.resource(ecs.Time),
+            s.tick_count,
+            s.elapsed,
+            len(s.commands),
+            tuple(self.calls),
+            {name: st.runs for name, st in s.stats.items()},
+        )
+
+
+class StartCounter(ecs.SchedulerObserver):
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def on_tick_start(self, tick: int, start_ns: int) -> None:
+        self.calls.append(f"observer {tick}")
+
+
+def make_rig() -> Rig:
+    world = make_world()
+    world.spawn(Position(xy=(0.0, 0.0)), Velocity(xy=(1.0, 0.0)))
+    calls: list[str] = []
+
+    @ecs.system(reads=(Velocity,), writes=(Position,))
+    def move(ctx: ecs.ExecutionContext) -> None:
+        for batch in ctx.query(Position, Velocity):
+            batch[Position].xy += batch[Velocity].xy * np.float32(ctx.dt)
+        ctx.commands.spawn(Health(hp=1))
+        calls.append("move")
+
+    b = ecs.SchedulerBuilder(world, clock=ecs.ManualClock())
+    b.add_group("physics", [move])
+    b.on_pre_tick(lambda s: calls.append("pre_tick"))
+    b.add_observer(StartCounter(calls))
+    sched = b.build()
+    sched.run(2, 0.5)  # some history, so "unchanged" is not trivially the initial state
+    sched.commands.spawn(Health(hp=7))  # a pending host command must stay pending
+    return Rig(world, sched, calls)
+
+
+BAD_DT = [
+    pytest.param("0.1", id="str"),
+    pytest.param(b"1", id="bytes"),
+    pytest.param(True, id="True"),
+    pytest.param(False, id="False"),
+    pytest.param(math.nan, id="nan"),
+    pytest.param(math.inf, id="inf"),
+    pytest.param(-math.inf, id="-inf"),
+    pytest.param(-1, id="negative int"),
+    pytest.param(-1e-9, id="negative float"),
+    pytest.param(np.float64("nan"), id="numpy nan"),
+    pytest.param(10**400, id="int too large for a float"),
+    pytest.param(1j, id="complex"),
+    pytest.param([0.1], id="list"),
+    pytest.param(object(), id="object"),
+]
+
+
+def _assert_refused(rig: Rig, exc: pytest.ExceptionInfo[ecs.TickArgumentError], arg: str, bad: object) -> None:
+    text = str(exc.value)
+    assert arg in text and repr(bad) in text, text
+    assert isinstance(exc.value, ValueError)  # also catchable as the builtin
+
+
+@pytest.mark.parametrize("bad", BAD_DT)
+@pytest.mark.parametrize("call", ["tick", "run", "steps", "run_with_trace"])
+def test_a_bad_dt_is_refused_before_any_work(call: str, bad: object, tmp_path: Path) -> None:
+    rig = make_rig()
+    before = rig.fingerprint()
+    trace = tmp_path / "t.jsonl"
+    calls: dict[str, Callable[[], object]] = {
+        "tick": lambda: rig.sched.tick(bad),  # type: ignore[arg-type]
+        "run": lambda: rig.sched.run(3, bad),  # type: ignore[arg-type]
+        "steps": lambda: rig.sched.steps(bad),  # type: ignore[arg-type]  # refused on the call, not on next()
+        "run_with_trace": lambda: rig.sched.run_with_trace(trace, 3, bad),  # type: ignore[arg-type]
+    }
+    with pytest.raises(ecs.TickArgumentError) as exc:
+        calls[call]()
+    _assert_refused(rig, exc, "dt", bad)
+    assert call in str(exc.value)
+    assert rig.fingerprint() == before
+    assert not trace.exists()  # no empty trace left behind
+    assert rig.sched.observers and not rig.sched.in_flight
+    # and the scheduler carries on normally
+    rig.sched.tick(0.25)
+    assert rig.sched.tick_count == before[3] + 1
+    assert rig.world.resource(ecs.Time).elapsed == before[4]
+
+
+@given(
+    st.one_of(
+        st.floats().filter(lambda x: not 0 <= x < math.inf),
+        st.integers(max_value=-1),
+        st.booleans(),
+        st.text(),
+        st.complex_numbers(),
+        st.decimals(allow_nan=True),  # Decimal is not a numbers.Real
+        st.lists(st.floats(0, 1), max_size=2),
+    )
+)
+def test_no_bad_dt_ever_reaches_the_world(bad: object) -> None:
+    rig = make_rig()
+    before = rig.fingerprint()
+    with pytest.raises(ecs.TickArgumentError, match="dt must be"):
+        rig.sched.tick(bad)  # type: ignore[arg-type]
+    assert rig.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    "dt", [0, 0.0, 1, 0.25, np.float32(0.25), np.float64(0.25), np.int64(1), Fraction(1, 4), None], ids=repr
+)
+def test_every_finite_number_of_seconds_is_a_dt_and_becomes_a_float(dt: Any) -> None:
+    rig = make_rig()
+    elapsed = rig.sched.elapsed
+    rig.sched.tick(dt)
+    t = rig.world.resource(ecs.Time)
+    assert type(t.dt) is float
+    assert t.dt == (0.0 if dt is None else float(dt))  # a ManualClock that did not move: 0
+    assert rig.sched.elapsed == elapsed + t.dt
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [1.5, 2.0, "2", None, True, -1, np.float64(2), [2]],
+    ids=repr,
+)
+def test_run_refuses_a_tick_count_that_is_not_an_int_at_least_0(bad: object) -> None:
+    rig = make_rig()
+    before = rig.fingerprint()
+    with pytest.raises(ecs.TickArgumentError) as exc:
+        rig.sched.run(bad, 0.1)  # type: ignore[arg-type]
+    _assert_refused(rig, exc, "ticks", bad)
+    assert rig.fingerprint() == before
+
+
+def test_run_takes_numpy_ints_and_zero() -> None:
+    rig = make_rig()
+    assert rig.sched.run(0, 0.1) == 0
+    assert rig.sched.run(np.int64(2), 0.1) == 2
+    assert rig.sched.tick_count == 4
+
+
+def test_run_refuses_an_until_that_cannot_be_called() -> None:
+    rig = make_rig()
+    before = rig.fingerprint()
+    with pytest.raises(ecs.TickArgumentError, match="until must be a callable.*'stop'"):
+        rig.sched.run(3, 0.1, until="stop")  # type: ignore[arg-type]
+    assert rig.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("tick", "elapsed", "arg", "bad"),
+    [
+        (1.5, 0.0, "tick", 1.5),
+        (True, 0.0, "tick", True),
+        ("3", 0.0, "tick", "3"),
+        (-1, 0.0, "tick", -1),
+        (3, math.nan, "elapsed", math.nan),
+        (3, math.inf, "elapsed", math.inf),
+        (3, -0.5, "elapsed", -0.5),
+        (3, "1.0", "elapsed", "1.0"),
+    ],
+)
+def test_set_time_refuses_bad_values(tick: Any, elapsed: Any, arg: str, bad: object) -> None:
+    rig = make_rig()
+    before = rig.fingerprint()
+    with pytest.raises(ecs.TickArgumentError) as exc:
+        rig.sched.set_time(tick, elapsed)
+    _assert_refused(rig, exc, arg, bad)
+    assert rig.fingerprint() == before
