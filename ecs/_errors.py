@@ -143,7 +143,12 @@ class AccessError(EcsError):
 
 
 class BuildError(EcsError):
-    """The scheduler description is invalid; raised by ``SchedulerBuilder.build()``."""
+    """The scheduler description is invalid.
+
+    Raised by ``SchedulerBuilder.build()`` for groups, observers and builder options, and
+    as soon as a system, :class:`~ecs.SystemDescriptor` or :class:`~ecs.Interval` is
+    declared with a bad argument: never later, at the first tick.
+    """
 
 
 @final

@@ -2,13 +2,14 @@
 
 ``tick``/``run``/``steps`` check ``dt`` and ``ticks`` before doing any work, so a refused
 call leaves the world, the ``Time`` resource, the tick count and pending host commands as
-they were.
+they were. Systems and intervals are refused with a ``BuildError`` when declared, never at
+the first tick.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -208,3 +209,101 @@ def test_set_time_refuses_bad_values(tick: Any, elapsed: Any, arg: str, bad: obj
         rig.sched.set_time(tick, elapsed)
     _assert_refused(rig, exc, arg, bad)
     assert rig.fingerprint() == before
+
+
+# -- systems and intervals ---------------------------------------------------------------------------------
+
+
+def noop(ctx: ecs.ExecutionContext) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"reads": None}, "reads must be a tuple of types, got None"),
+        ({"reads": Position}, "reads must be a tuple of types, got <class"),
+        ({"reads": 5}, "reads must be a tuple of types, got 5"),
+        ({"reads": "Position"}, "reads must be a tuple of types, got 'Position'"),
+        ({"reads": (Position, "Velocity")}, "reads must hold component or resource types, got 'Velocity'"),
+        ({"reads": (None,)}, "reads must hold component or resource types, got None"),
+        ({"writes": None}, "writes must be a tuple of types, got None"),
+        ({"writes": [Position()]}, "writes must hold component or resource types"),
+        ({"interval": 5}, "interval must be an ecs.Interval or None, got 5"),
+        ({"interval": "1s"}, "interval must be an ecs.Interval or None, got '1s'"),
+        ({"async_allowed": "yes"}, "async_allowed must be True or False, got 'yes'"),
+        ({"name": 5}, "name must be a non-empty str, got 5"),
+    ],
+    ids=repr,
+)
+def test_bad_system_options_are_refused_when_decorating(kw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ecs.BuildError) as exc:
+        ecs.system(**kw)(noop)
+    text = str(exc.value)
+    assert needle in text, text
+    if "name" not in kw:
+        assert "system 'noop'" in text, text
+
+
+@pytest.mark.parametrize("bad", [5, (Position,), "noop"], ids=repr)
+def test_system_used_positionally_with_a_non_function_is_refused(bad: object) -> None:
+    with pytest.raises(ecs.BuildError, match="expected a function to decorate.*pass options by keyword"):
+        ecs.system(bad)  # type: ignore[call-overload]
+
+
+def test_the_decorator_only_decorates_callables() -> None:
+    with pytest.raises(ecs.BuildError, match="can only decorate a function f.ctx., got 5"):
+        ecs.system(reads=(Position,))(5)  # type: ignore[arg-type]
+
+
+def test_system_descriptors_check_the_same_things() -> None:
+    with pytest.raises(ecs.BuildError, match="system 'mover': writes must be a tuple of types, got None"):
+        ecs.SystemDescriptor("mover", writes=None)  # type: ignore[arg-type]
+    with pytest.raises(ecs.BuildError, match="system 'mover': interval must be an ecs.Interval"):
+        ecs.SystemDescriptor("mover", interval=3)  # type: ignore[arg-type]
+
+
+def test_reads_and_writes_take_any_iterable_of_types() -> None:
+    def gen() -> Iterator[type]:
+        yield Velocity
+
+    s = ecs.system(reads=gen(), writes=[Position])(noop)
+    assert s.descriptor.reads == (Velocity,) and s.descriptor.writes == (Position,)
+    assert ecs.system(noop).descriptor.name == "noop"
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"ticks": "3"}, "ticks must be >= 1 and a whole number, got '3'"),
+        ({"ticks": 1.5}, "ticks must be >= 1 and a whole number, got 1.5"),
+        ({"ticks": 2.0}, "ticks must be >= 1 and a whole number, got 2.0"),
+        ({"ticks": True}, "ticks must be >= 1 and a whole number, got True"),
+        ({"ticks": 0}, "ticks must be >= 1 and a whole number, got 0"),
+        ({"seconds": "1"}, "seconds must be > 0 and finite, got '1'"),
+        ({"seconds": math.nan}, "seconds must be > 0 and finite, got nan"),
+        ({"seconds": math.inf}, "seconds must be > 0 and finite, got inf"),
+        ({"seconds": True}, "seconds must be > 0 and finite, got True"),
+        ({"seconds": -0.5}, "seconds must be > 0 and finite, got -0.5"),
+        ({"ticks": 2, "seconds": 1.0}, "exactly one of ticks= or seconds="),
+    ],
+    ids=repr,
+)
+def test_bad_intervals_are_refused_when_written(kw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ecs.BuildError) as exc:
+        ecs.Interval(**kw)
+    assert needle in str(exc.value) and str(exc.value).startswith("Interval: ")
+
+
+@given(st.one_of(st.integers(max_value=0), st.floats(), st.booleans(), st.text()))
+def test_an_interval_in_ticks_is_a_whole_number_at_least_1(bad: object) -> None:
+    with pytest.raises(ecs.BuildError, match="ticks must be >= 1"):
+        ecs.Interval(ticks=bad)  # type: ignore[arg-type]
+
+
+def test_numpy_and_plain_numbers_make_plain_intervals() -> None:
+    iv = ecs.Interval(ticks=np.int64(3))
+    assert iv.ticks == 3 and type(iv.ticks) is int
+    half = ecs.Interval(seconds=np.float32(0.5))
+    assert half.seconds == 0.5 and type(half.seconds) is float
+    assert type(ecs.Interval(seconds=2).seconds) is int  # ints and floats are kept as given
