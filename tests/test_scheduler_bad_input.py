@@ -2,8 +2,8 @@
 
 ``tick``/``run``/``steps`` check ``dt`` and ``ticks`` before doing any work, so a refused
 call leaves the world, the ``Time`` resource, the tick count and pending host commands as
-they were. Systems and intervals are refused with a ``BuildError`` when declared, never at
-the first tick.
+they were. Declarations (systems, intervals, groups, builder options, observers) are
+refused with a ``BuildError`` when declared or at ``build()``, never at the first tick.
 """
 
 from __future__ import annotations
@@ -209,6 +209,235 @@ def test_set_time_refuses_bad_values(tick: Any, elapsed: Any, arg: str, bad: obj
         rig.sched.set_time(tick, elapsed)
     _assert_refused(rig, exc, arg, bad)
     assert rig.fingerprint() == before
+
+
+# -- group options ----------------------------------------------------------------------------------------
+
+
+@ecs.system(reads=(Position,))
+def look(ctx: ecs.ExecutionContext) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        ("priority", "x"),
+        ("priority", None),
+        ("priority", math.nan),
+        ("priority", math.inf),
+        ("priority", True),
+        ("queue_limit", None),
+        ("queue_limit", 1.5),
+        ("queue_limit", "2"),
+        ("queue_limit", True),
+        ("queue_limit", -1),
+        ("timeout", "1"),
+        ("timeout", None),
+        ("timeout", math.nan),
+        ("timeout", math.inf),
+        ("timeout", -1.0),
+        ("timeout", False),
+        ("interval", 3),
+        ("interval", 0.5),
+        ("interval", "3 ticks"),
+        ("interval", (3,)),
+        ("allow_writes", "no"),
+        ("allow_writes", None),
+    ],
+    ids=lambda v: v if isinstance(v, str) else repr(v),
+)
+def test_bad_group_options_are_refused_at_build_naming_group_option_and_value(option: str, bad: object) -> None:
+    world = make_world()
+    b = ecs.SchedulerBuilder(world)
+    b.add_group("ok", [])
+    b.add_group("moves", [look], **{option: bad})  # type: ignore[arg-type]
+    before = world.state_hash()
+    with pytest.raises(ecs.BuildError) as exc:
+        b.build()
+    text = str(exc.value)
+    assert "'moves'" in text and option in text and repr(bad) in text, text
+    assert world.state_hash() == before
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"priority": -2.5},
+        {"priority": np.int64(3)},
+        {"queue_limit": 0},
+        {"queue_limit": np.int64(2)},
+        {"timeout": 0},
+        {"timeout": np.float32(0.5)},
+        {"interval": ecs.Interval(ticks=2)},
+        {"interval": ecs.Interval(seconds=0.5)},
+        {"interval": None},
+    ],
+    ids=repr,
+)
+def test_documented_group_options_still_build_and_tick(options: dict[str, Any]) -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("moves", [look], **options)
+    with b.build() as sched:
+        assert sched.tick(0.1)["moves"] is ecs.GroupResult.EXECUTED
+        spec = sched.plan.group("moves").spec
+        # numpy scalars are stored as plain numbers (they go into the JSON trace header)
+        assert {type(spec.priority), type(spec.queue_limit), type(spec.timeout)} <= {int, float}
+
+
+def test_numpy_group_options_make_a_readable_trace(tmp_path: Path) -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("moves", [look], priority=np.int64(3), queue_limit=np.int64(2), timeout=np.float32(0.5))
+    with b.build() as sched:
+        sched.run_with_trace(tmp_path / "t.jsonl", 2, 0.1)
+    with ecs.trace.TraceReader(tmp_path / "t.jsonl") as reader:
+        group = reader.header["groups"][0]
+    assert (group["priority"], group["queue_limit"], group["timeout_ns"]) == (3, 2, 500_000_000)
+
+
+def test_a_nan_priority_can_no_longer_jump_the_queue() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("first", [], priority=-1)
+    b.add_group("nan", [], priority=float("nan"))
+    with pytest.raises(ecs.BuildError, match="'nan': priority must be a finite number, got nan"):
+        b.plan()
+
+
+def test_float_and_int_priorities_mix() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    for name, prio in [("c", 2), ("a", -0.5), ("b", 1.5)]:
+        b.add_group(name, [], priority=prio)
+    assert [g.name for g in b.plan().groups] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("bad", [None, 5, look, "abc"], ids=repr)
+def test_add_group_refuses_systems_that_are_not_a_list_when_declared(bad: object) -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    with pytest.raises(ecs.BuildError, match=r"group 'g': systems must be a list of systems, got"):
+        b.add_group("g", bad)  # type: ignore[arg-type]
+    assert b.plan().groups == ()  # nothing was half-added
+
+
+def test_add_group_takes_any_iterable_of_systems() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("a", (look,))
+    b.add_group("b", (s for s in []))
+    assert [len(g.systems) for g in b.plan().groups] == [1, 0]
+
+
+def test_a_group_with_an_unhashable_name_is_a_build_error() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group(["g"], [])  # type: ignore[arg-type]
+    with pytest.raises(ecs.BuildError, match=r"name must be a non-empty str, got \['g'\]"):
+        b.build()
+
+
+# -- builder options, hooks and observers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"workers": "2"}, "workers"),
+        ({"workers": 1.5}, "workers"),
+        ({"workers": True}, "workers"),
+        ({"workers": 0}, "workers"),
+        ({"clock": "x"}, "clock"),
+        ({"clock": object}, "clock"),
+        ({"system_sampling": 4}, "system_sampling"),
+    ],
+    ids=repr,
+)
+def test_bad_builder_options_are_refused_at_build(kw: dict[str, Any], name: str) -> None:
+    world = make_world()
+    b = ecs.SchedulerBuilder(world, **kw)
+    b.add_group("g", [look])
+    before = world.state_hash()
+    with pytest.raises(ecs.BuildError) as exc:
+        b.build()
+    text = str(exc.value)
+    assert name in text and repr(next(iter(kw.values()))) in text, text
+    assert world.state_hash() == before
+
+
+def test_workers_changed_by_a_plugin_is_checked_too() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.workers = None  # type: ignore[assignment]
+    with pytest.raises(ecs.BuildError, match="workers must be an int >= 1, got None"):
+        b.build()
+
+
+def test_builder_defaults_and_numpy_workers_build() -> None:
+    with ecs.SchedulerBuilder(make_world(), clock=None, workers=np.int64(2)).build() as sched:
+        assert sched.workers == 2 and type(sched.workers) is int
+
+
+def test_a_hook_must_be_callable_when_declared() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    with pytest.raises(ecs.BuildError, match="pre_tick hook must be a callable fn.scheduler., got None"):
+        b.add_hook("pre_tick", None)  # type: ignore[arg-type]
+    with pytest.raises(ecs.BuildError, match="post_tick hook"):
+        b.on_post_tick("send")  # type: ignore[arg-type]
+
+
+class DuckObserver:
+    """Not a SchedulerObserver, but has every method of one."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def on_start(self, info: ecs.SchedulerInfo) -> None: ...
+    def on_tick_start(self, tick: int, start_ns: int) -> None: ...
+    def on_group(self, summary: ecs.GroupSummary) -> None: ...
+    def on_phase(self, summary: ecs.PhaseSummary) -> None: ...
+    def on_tick(self, summary: ecs.TickSummary) -> None:
+        self.ticks += 1
+
+    def on_mark(self, tick: int, name: str, t_ns: int, data: dict[str, Any]) -> None: ...
+    def on_close(self) -> None: ...
+
+
+class HalfObserver:
+    def on_tick(self, summary: ecs.TickSummary) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("bad", "missing"),
+    [
+        (None, "on_start, on_tick_start"),
+        ("recorder", "on_start"),
+        (HalfObserver(), "on_start, on_tick_start, on_group, on_phase, on_mark, on_close"),
+    ],
+    ids=["None", "str", "half an observer"],
+)
+def test_an_observer_without_the_interface_is_refused_at_build(bad: object, missing: str) -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("g", [look])
+    b.add_observer(bad)  # type: ignore[arg-type]
+    with pytest.raises(ecs.BuildError) as exc:
+        b.build()
+    text = str(exc.value)
+    assert repr(bad) in text and missing in text and "SchedulerObserver" in text, text
+
+
+def test_a_duck_typed_observer_with_every_method_works() -> None:
+    duck = DuckObserver()
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("g", [look])
+    b.add_observer(duck)  # type: ignore[arg-type]
+    with b.build() as sched:
+        sched.run(2, 0.1)
+    assert duck.ticks == 2
+
+
+def test_a_running_scheduler_refuses_a_bad_observer_and_keeps_going() -> None:
+    rig = make_rig()
+    observers = rig.sched.observers
+    with pytest.raises(ecs.EcsError, match="add_observer: observer None is not an ecs.SchedulerObserver"):
+        rig.sched.add_observer(None)  # type: ignore[arg-type]
+    assert rig.sched.observers == observers
+    rig.sched.tick(0.1)
+    rig.sched.close()
 
 
 # -- systems and intervals ---------------------------------------------------------------------------------

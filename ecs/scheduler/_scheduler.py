@@ -52,6 +52,7 @@ from .._summary import (
     SystemInfo,
     SystemTimes,
     TickSummary,
+    observer_problem,
 )
 from .._system import ExecutionContext, FunctionSystem, Interval, TickState
 from ._frozen import FrozenView
@@ -362,7 +363,14 @@ class Scheduler:
 
     # -- observers -----------------------------------------------------------------------------
     def add_observer(self, observer: SchedulerObserver) -> None:
-        """Attach an observer; it receives the header (``on_start``) immediately."""
+        """Attach an observer; it receives the header (``on_start``) immediately.
+
+        ``observer`` is a :class:`~ecs.SchedulerObserver` (or has all of its methods);
+        anything else raises :class:`~ecs.EcsError` and leaves the observers as they were.
+        """
+        problem = observer_problem(observer)
+        if problem is not None:
+            raise EcsError(f"add_observer: {problem}")
         self._observers.append(observer)
         self._subscribe()
         observer.on_start(self.info)
