@@ -78,6 +78,7 @@ from ._errors import SnapshotError as SnapshotError
 from ._errors import StaleEntityError as StaleEntityError
 from ._errors import StorageError as StorageError
 from ._errors import StructuralChangeError as StructuralChangeError
+from ._errors import TickArgumentError as TickArgumentError
 from ._errors import TickError as TickError
 from ._errors import TraceFormatError as TraceFormatError
 from ._errors import UnknownComponentError as UnknownComponentError
@@ -173,6 +174,7 @@ __all__ = [
     "SystemSampling",
     "SystemTimes",
     "SystemTiming",
+    "TickArgumentError",
     "TickError",
     "TickSummary",
     "Time",

@@ -26,6 +26,7 @@ catch everything with one ``except`` clause, or pick the precise leaf it cares a
     │   └── UnknownResourceError      a declared resource the world does not hold
     ├── PluginError                   a plugin's register() failed; names the plugin
     ├── TickError                     a group under the ABORT policy failed
+    ├── TickArgumentError             a bad dt or tick count for tick(), run(), steps(), set_time()
     ├── SnapshotError                 a snapshot is corrupt, truncated or does not fit
     └── TraceFormatError              a trace file or stream cannot be read
 
@@ -58,6 +59,7 @@ __all__ = [
     "StaleEntityError",
     "StorageError",
     "StructuralChangeError",
+    "TickArgumentError",
     "TickError",
     "TraceFormatError",
     "UnknownComponentError",
@@ -141,7 +143,12 @@ class AccessError(EcsError):
 
 
 class BuildError(EcsError):
-    """The scheduler description is invalid; raised by ``SchedulerBuilder.build()``."""
+    """The scheduler description is invalid.
+
+    Raised by ``SchedulerBuilder.build()`` for groups, observers and builder options, and
+    as soon as a system, :class:`~ecs.SystemDescriptor` or :class:`~ecs.Interval` is
+    declared with a bad argument: never later, at the first tick.
+    """
 
 
 @final
@@ -195,6 +202,17 @@ class TickError(EcsError):
         self.system = system
         self.original = original
         self.tick = tick
+
+
+@final
+class TickArgumentError(EcsError, ValueError):
+    """A bad ``dt``, tick count or time given to a scheduler that is ticking.
+
+    ``Scheduler.tick``, ``run``, ``steps``, ``run_with_trace`` and ``set_time`` check their
+    arguments before doing any work, so the world, the ``Time`` resource and the tick count
+    are unchanged when this is raised. It is also a :class:`ValueError`, like the error
+    ``FixedTimestep.advance`` raises for a bad frame time.
+    """
 
 
 @final

@@ -437,3 +437,34 @@ class SchedulerObserver:
 
     def on_close(self) -> None:
         """The scheduler closed, or the observer was removed."""
+
+
+#: Every method the scheduler may call on an observer.
+OBSERVER_METHODS: Final = (
+    "on_start",
+    "on_tick_start",
+    "on_group",
+    "on_phase",
+    "on_tick",
+    "on_mark",
+    "on_close",
+)
+
+
+def observer_problem(observer: object) -> str | None:
+    """Why ``observer`` cannot observe a scheduler, or None if it can.
+
+    A :class:`SchedulerObserver` always can. Another object can if it has every method of
+    the interface, since the scheduler calls all of them (``on_start`` when attached,
+    ``on_close`` when removed, the rest when overridden); checking once here keeps a bad one
+    from failing at the first tick, or on close.
+    """
+    if isinstance(observer, SchedulerObserver):
+        return None
+    missing = [m for m in OBSERVER_METHODS if not callable(getattr(observer, m, None))]
+    if not missing:
+        return None
+    return (
+        f"observer {observer!r} is not an ecs.SchedulerObserver and lacks {', '.join(missing)}; "
+        "subclass ecs.SchedulerObserver and override what you need"
+    )

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload, runtime_checkable
 
-from ._errors import AccessError, EcsError
+from ._checks import is_finite_real, is_int
+from ._errors import AccessError, BuildError
 
 if TYPE_CHECKING:
     from ._commands import CommandBuffer
@@ -49,9 +50,14 @@ T = TypeVar("T")
 class Interval:
     """Run every ``ticks`` ticks, or every ``seconds`` of game time (sum of ``dt``).
 
-    Exactly one of the two must be given. A group or system with an interval runs on the
-    first tick, then whenever the interval has elapsed; other ticks report
-    ``SKIPPED_INTERVAL``. Seconds are game time, so a replay at 10x speed keeps the pattern.
+    Exactly one of the two must be given: ``ticks`` a whole number >= 1 (``Interval(ticks=3)``),
+    or ``seconds`` a finite number > 0 (``Interval(seconds=0.5)``). Anything else (a string,
+    a bool, ``ticks=1.5``, NaN or infinite seconds) raises :class:`~ecs.BuildError` here, when
+    the interval is written, rather than at the first tick that checks it.
+
+    A group or system with an interval runs on the first tick, then whenever the interval
+    has elapsed; other ticks report ``SKIPPED_INTERVAL``. Seconds are game time, so a replay
+    at 10x speed keeps the pattern.
     """
 
     ticks: int | None = None
@@ -59,11 +65,18 @@ class Interval:
 
     def __post_init__(self) -> None:
         if (self.ticks is None) == (self.seconds is None):
-            raise EcsError("Interval: give exactly one of ticks= or seconds=")
-        if self.ticks is not None and self.ticks < 1:
-            raise EcsError(f"Interval: ticks must be >= 1, got {self.ticks}")
-        if self.seconds is not None and not self.seconds > 0:
-            raise EcsError(f"Interval: seconds must be > 0, got {self.seconds}")
+            raise BuildError("Interval: give exactly one of ticks= or seconds=")
+        if self.ticks is not None:
+            if not is_int(self.ticks) or self.ticks < 1:
+                raise BuildError(f"Interval: ticks must be >= 1 and a whole number, got {self.ticks!r}")
+            # numpy integers become ints: the hot loop does arithmetic on them every tick
+            object.__setattr__(self, "ticks", int(self.ticks))
+        if self.seconds is not None:
+            # inf would make a "run once" interval, and an infinite value breaks the trace header
+            if not is_finite_real(self.seconds) or self.seconds <= 0:
+                raise BuildError(f"Interval: seconds must be > 0 and finite, got {self.seconds!r}")
+            if type(self.seconds) not in (int, float):  # numpy scalars, Fractions
+                object.__setattr__(self, "seconds", float(self.seconds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,10 @@ class SystemDescriptor:
     tells them apart by what the world has registered. A type in ``writes`` may also be
     read. ``async_allowed`` marks the system safe to run in an async group (it must then
     only read, unless its group sets ``allow_writes``).
+
+    ``reads`` and ``writes`` take any iterable of types (stored as tuples); ``interval`` is an
+    :class:`Interval` or None. A bad value raises :class:`~ecs.BuildError` naming the system,
+    including the easy slip ``reads=Position`` for ``reads=(Position,)``.
     """
 
     name: str
@@ -85,14 +102,39 @@ class SystemDescriptor:
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
-            raise EcsError(f"SystemDescriptor: name must be a non-empty str, got {self.name!r}")
-        object.__setattr__(self, "reads", tuple(self.reads))
-        object.__setattr__(self, "writes", tuple(self.writes))
+            raise BuildError(f"SystemDescriptor: name must be a non-empty str, got {self.name!r}")
+        object.__setattr__(self, "reads", _types(self.name, "reads", self.reads))
+        object.__setattr__(self, "writes", _types(self.name, "writes", self.writes))
+        if self.interval is not None and not isinstance(self.interval, Interval):
+            raise BuildError(
+                f"system {self.name!r}: interval must be an ecs.Interval or None, got {self.interval!r} "
+                "(write Interval(ticks=3) or Interval(seconds=0.5))"
+            )
+        if not isinstance(self.async_allowed, bool):
+            raise BuildError(f"system {self.name!r}: async_allowed must be True or False, got {self.async_allowed!r}")
 
     @property
     def access(self) -> frozenset[type]:
         """Everything the system may touch."""
         return frozenset(self.reads) | frozenset(self.writes)
+
+
+def _types(system: str, arg: str, value: object) -> tuple[type, ...]:
+    """``value`` as a tuple of types, or a BuildError naming the system and the argument."""
+    # A lone class is iterable when it is an Enum (or has a metaclass __iter__), so test it
+    # before iterating: ``reads=Position`` must not silently become the class's members.
+    if isinstance(value, type | str | bytes):
+        raise BuildError(f"system {system!r}: {arg} must be a tuple of types, got {value!r}; write {arg}=(X,) for one")
+    try:
+        types = tuple(cast(Iterable[Any], value))
+    except TypeError:
+        raise BuildError(f"system {system!r}: {arg} must be a tuple of types, got {value!r}") from None
+    for t in types:
+        if not isinstance(t, type):
+            raise BuildError(
+                f"system {system!r}: {arg} must hold component or resource types, got {t!r} in {arg}={value!r}"
+            )
+    return types
 
 
 @runtime_checkable
@@ -146,13 +188,23 @@ def system(
     interval: Interval | None = None,
     async_allowed: bool = False,
 ) -> FunctionSystem | Callable[[Callable[[ExecutionContext], None]], FunctionSystem]:
-    """Decorate ``def f(ctx) -> None`` as a system; the name defaults to the function's."""
+    """Decorate ``def f(ctx) -> None`` as a system; the name defaults to the function's.
+
+    Use it bare (``@ecs.system``) or with keyword options (``@ecs.system(reads=(Velocity,))``).
+    The options are checked when the function is decorated (see :class:`SystemDescriptor`);
+    a bad one raises :class:`~ecs.BuildError` naming the system.
+    """
+    if fn is not None and not callable(fn):
+        # ecs.system(5) or ecs.system((Position,)): options are keyword-only
+        raise BuildError(f"ecs.system: expected a function to decorate, got {fn!r}; pass options by keyword")
 
     def wrap(f: Callable[[ExecutionContext], None]) -> FunctionSystem:
+        if not callable(f):
+            raise BuildError(f"ecs.system(...): can only decorate a function f(ctx), got {f!r}")
         desc = SystemDescriptor(
-            name or f.__name__,
-            reads=tuple(reads),
-            writes=tuple(writes),
+            name or cast(str, getattr(f, "__name__", "")),
+            reads=reads,  # type: ignore[arg-type]  # SystemDescriptor checks and stores a tuple
+            writes=writes,  # type: ignore[arg-type]
             interval=interval,
             async_allowed=async_allowed,
             doc=f.__doc__ or "",

@@ -19,7 +19,13 @@ Rules checked by ``build()``:
   synchronized group may share writes, because they run in order);
 * a system in an async group has ``async_allowed=True``, and an async group declares no
   component writes unless it sets ``allow_writes=True`` (it may replace resources it owns:
-  ``ctx.set_resource`` is a deferred command, merged in group order).
+  ``ctx.set_resource`` is a deferred command, merged in group order);
+* every group option has its documented type (see :class:`~ecs.WorkGroup`), ``workers`` is
+  an int >= 1, the clock has ``now_ns()``, and every observer is a
+  :class:`~ecs.SchedulerObserver` (or has all of its methods).
+
+A few mistakes cannot wait for ``build()`` and are refused where they are made: a
+``systems`` argument that is not an iterable, and a hook that is not callable.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._checks import is_int
 from .._clock import Clock, MonotonicClock
 from .._errors import (
     AsyncNotAllowedError,
@@ -40,7 +47,7 @@ from .._errors import (
     UnknownComponentError,
     UnknownResourceError,
 )
-from .._summary import SchedulerObserver
+from .._summary import SchedulerObserver, observer_problem
 from .._system import Interval, System, SystemDescriptor
 from ._types import DEFAULT_TIMEOUT, ErrorPolicy, Mode, SystemSampling, Time, WorkGroup
 
@@ -159,7 +166,15 @@ class SchedulerBuilder:
         timeout: float = DEFAULT_TIMEOUT,
         allow_writes: bool = False,
     ) -> None:
-        """Declare a work group (see :class:`~ecs.WorkGroup` for the options)."""
+        """Declare a work group (see :class:`~ecs.WorkGroup` for the options).
+
+        ``systems`` is any iterable of systems (a list, usually); more can be appended with
+        :meth:`add_system`. The options are checked by :meth:`build`.
+        """
+        # Kept as a list (add_system appends to it), so a bad one is refused now, not at build.
+        given: object = systems
+        if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+            raise BuildError(f"group {name!r}: systems must be a list of systems, got {systems!r}")
         self._groups.append(
             {
                 "name": name,
@@ -187,6 +202,8 @@ class SchedulerBuilder:
         """Register a ``pre_tick``, ``post_tick`` or ``maintenance`` callback ``fn(scheduler)``."""
         if kind not in self._hooks:
             raise BuildError(f"unknown hook kind {kind!r}; expected one of {HOOK_KINDS}")
+        if not callable(fn):
+            raise BuildError(f"{kind} hook must be a callable fn(scheduler), got {fn!r}")
         self._hooks[kind].append(fn)
 
     def on_pre_tick(self, fn: Hook) -> Hook:
@@ -205,6 +222,7 @@ class SchedulerBuilder:
         return fn
 
     def add_observer(self, observer: SchedulerObserver) -> None:
+        """Attach an observer to the scheduler :meth:`build` returns (checked there)."""
         self._observers.append(observer)
 
     def add_plugin(self, plugin: Plugin) -> None:
@@ -236,15 +254,17 @@ class SchedulerBuilder:
         specs: list[WorkGroup] = []
         names: set[str] = set()
         for g in self._groups:
-            if g["name"] in names:
-                raise BuildError(f"two work groups are named {g['name']!r}")
-            names.add(g["name"])
-            for s in g["systems"]:
+            # WorkGroup checks the name and options first, so an unhashable name is a BuildError
+            spec = WorkGroup(**{**g, "systems": tuple(g["systems"])})
+            if spec.name in names:
+                raise BuildError(f"two work groups are named {spec.name!r}")
+            names.add(spec.name)
+            for s in spec.systems:
                 if not isinstance(s, System) or not isinstance(getattr(s, "descriptor", None), SystemDescriptor):
                     raise BuildError(
-                        f"group {g['name']!r}: {s!r} is not a system (needs a SystemDescriptor and run(ctx))"
+                        f"group {spec.name!r}: {s!r} is not a system (needs a SystemDescriptor and run(ctx))"
                     )
-            specs.append(WorkGroup(**{**g, "systems": tuple(g["systems"])}))
+            specs.append(spec)
         order = sorted(range(len(specs)), key=lambda i: (specs[i].priority, i))
 
         seen_obj: dict[int, str] = {}
@@ -337,13 +357,23 @@ class SchedulerBuilder:
         """Validate the description and return a ready scheduler."""
         from ._scheduler import Scheduler
 
-        if self.workers < 1:
-            raise BuildError(f"workers must be >= 1, got {self.workers}")
+        # The options are public attributes (a plugin may change workers), so they are checked
+        # here rather than in __init__.
+        if not is_int(self.workers) or self.workers < 1:
+            raise BuildError(f"workers must be an int >= 1, got {self.workers!r}")
+        if not callable(getattr(self.clock, "now_ns", None)):
+            raise BuildError(f"clock must have a now_ns() method (an ecs.Clock), got {self.clock!r}")
+        if not isinstance(self.system_sampling, SystemSampling):
+            raise BuildError(f"system_sampling must be an ecs.SystemSampling, got {self.system_sampling!r}")
+        for obs in self._observers:
+            problem = observer_problem(obs)
+            if problem is not None:
+                raise BuildError(problem)
         return Scheduler(
             self.world,
             self.plan(),
             clock=self.clock,
-            workers=self.workers,
+            workers=int(self.workers),
             hooks={k: tuple(v) for k, v in self._hooks.items()},
             observers=tuple(self._observers),
             system_sampling=self.system_sampling,

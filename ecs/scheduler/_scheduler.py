@@ -26,6 +26,7 @@ from the injected clock.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import traceback
@@ -35,9 +36,10 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from .._checks import is_finite_real, is_int
 from .._clock import MonotonicClock
 from .._commands import ApplyStats, CommandBuffer
-from .._errors import EcsError, TickError
+from .._errors import EcsError, TickArgumentError, TickError
 from .._summary import (
     GROUP_RETRIED,
     PHASES,
@@ -50,6 +52,7 @@ from .._summary import (
     SystemInfo,
     SystemTimes,
     TickSummary,
+    observer_problem,
 )
 from .._system import ExecutionContext, FunctionSystem, Interval, TickState
 from ._frozen import FrozenView
@@ -91,6 +94,27 @@ class GroupStats:
     late_merges: int = 0
     commands: int = 0
     total_ns: int = 0
+
+
+def _checked_dt(dt: object, where: str) -> float | None:
+    """``dt`` as a float, or None to measure it; TickArgumentError naming it otherwise.
+
+    Called once per tick, before any work: a NaN would poison ``elapsed`` for good, and a
+    string used to run the whole tick (applying its commands) before failing at the end.
+    """
+    if dt is None:
+        return None
+    if type(dt) is float and 0.0 <= dt < math.inf:  # the usual case, checked first
+        return dt
+    if not is_finite_real(dt) or dt < 0:
+        raise TickArgumentError(f"{where}: dt must be a finite number of seconds >= 0 (or None), got {dt!r}")
+    return float(dt)  # Time.dt is a float, whatever number type the host passed
+
+
+def _checked_ticks(ticks: object, where: str) -> int:
+    if not is_int(ticks) or ticks < 0:
+        raise TickArgumentError(f"{where}: ticks must be an int >= 0, got {ticks!r}")
+    return int(ticks)
 
 
 def _interval_text(iv: Interval | None) -> str | None:
@@ -298,14 +322,17 @@ class Scheduler:
         call ``sched.set_time(snap_tick, snap_elapsed)`` so systems that read ``ctx.tick`` or
         ``ctx.elapsed`` (and tick or seconds intervals) continue exactly as they did. Interval
         bookkeeping restarts: every group and system with an interval runs on the next tick.
-        Refused while an async group is in flight.
+        Refused while an async group is in flight. ``tick`` must be an int >= 0 and
+        ``elapsed`` a finite number >= 0 (:class:`~ecs.TickArgumentError` otherwise).
         """
-        if tick < 0 or not elapsed >= 0:
-            raise EcsError(f"set_time: tick must be >= 0 and elapsed >= 0, got {tick}, {elapsed}")
+        if not is_int(tick) or tick < 0:
+            raise TickArgumentError(f"set_time: tick must be >= 0 and a whole number, got {tick!r}")
+        if not is_finite_real(elapsed) or elapsed < 0:
+            raise TickArgumentError(f"set_time: elapsed must be >= 0 and finite (seconds), got {elapsed!r}")
         if self.in_flight:
             raise EcsError(f"set_time: async groups still in flight: {', '.join(self.in_flight)}")
-        self.tick_count = tick
-        self.elapsed = elapsed
+        self.tick_count = int(tick)
+        self.elapsed = float(elapsed)
         self._last_tick_ns = None
         for rt in self._runtimes:
             rt.last_tick = -1
@@ -336,7 +363,14 @@ class Scheduler:
 
     # -- observers -----------------------------------------------------------------------------
     def add_observer(self, observer: SchedulerObserver) -> None:
-        """Attach an observer; it receives the header (``on_start``) immediately."""
+        """Attach an observer; it receives the header (``on_start``) immediately.
+
+        ``observer`` is a :class:`~ecs.SchedulerObserver` (or has all of its methods);
+        anything else raises :class:`~ecs.EcsError` and leaves the observers as they were.
+        """
+        problem = observer_problem(observer)
+        if problem is not None:
+            raise EcsError(f"add_observer: {problem}")
         self._observers.append(observer)
         self._subscribe()
         observer.on_start(self.info)
@@ -428,15 +462,23 @@ class Scheduler:
         """Run one tick and return each group's result.
 
         ``dt`` is the game time this tick advances, in seconds; when omitted it is the clock
-        time since the previous tick (0 on the first).
+        time since the previous tick (0 on the first). A ``dt`` that is not a finite number
+        >= 0 (a string, a bool, NaN, infinity, a negative step) raises
+        :class:`~ecs.TickArgumentError` before anything runs.
         """
+        dt = _checked_dt(dt, "tick")
         results: dict[str, GroupResult] = {}
         for _ in self._steps(dt, results):
             pass
         return results
 
     def run(self, ticks: int, dt: float | None = None, *, until: Callable[[Scheduler], bool] | None = None) -> int:
-        """Run ``ticks`` ticks (or until ``until(self)`` is true); returns how many ran."""
+        """Run ``ticks`` ticks (or until ``until(self)`` is true); returns how many ran.
+
+        ``ticks`` is an int >= 0 and ``dt`` as for :meth:`tick`; both are checked before the
+        first tick (:class:`~ecs.TickArgumentError`), so a bad call runs nothing.
+        """
+        ticks, dt = self._checked_run(ticks, dt, until, "run")
         done = 0
         while done < ticks:
             if until is not None and until(self):
@@ -460,6 +502,8 @@ class Scheduler:
         """
         from ..trace import TraceRecorder
 
+        # Checked before the recorder opens the file: a bad call leaves no empty trace behind.
+        self._checked_run(ticks, dt, until, "run_with_trace")
         recorder = TraceRecorder(target)
         self.add_observer(recorder)
         try:
@@ -473,8 +517,15 @@ class Scheduler:
         Steps are ``pre_tick``, ``apply``, ``dispatch``, each synchronized group's name,
         ``await``, ``flush``, ``maintenance`` and ``post_tick``. Abandoning the iterator
         mid-tick leaves the tick unfinished; finish it before calling ``tick`` again.
+        ``dt`` is checked now, as for :meth:`tick`, not at the first step.
         """
-        return self._steps(dt, {})
+        return self._steps(_checked_dt(dt, "steps"), {})
+
+    @staticmethod
+    def _checked_run(ticks: object, dt: object, until: object, where: str) -> tuple[int, float | None]:
+        if until is not None and not callable(until):
+            raise TickArgumentError(f"{where}: until must be a callable until(scheduler) or None, got {until!r}")
+        return _checked_ticks(ticks, where), _checked_dt(dt, where)
 
     # -- the tick ----------------------------------------------------------------------------------------
     def _steps(self, dt: float | None, results: dict[str, GroupResult]) -> Iterator[str]:

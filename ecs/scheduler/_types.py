@@ -5,11 +5,18 @@ A :class:`WorkGroup` is a named, ordered list of systems plus how to run them:
 * ``mode``: :attr:`Mode.SYNCHRONIZED` groups run one after another on the calling thread in
   priority order; :attr:`Mode.ASYNC` groups run on the worker pool beside them, on a frozen
   copy of the data they read, and their results merge in priority order.
-* ``priority``: the sort key between groups, lower first; ties keep registration order.
-* ``interval``: run every N ticks or every T seconds of game time.
+* ``priority``: the sort key between groups, lower first; ties keep registration order. An
+  int, usually; any finite number sorts.
+* ``interval``: an :class:`~ecs.Interval`, to run every N ticks or every T seconds of game
+  time, or None to run every tick.
 * ``error_policy``: what a failing system does to the tick (:class:`ErrorPolicy`).
-* ``queue_limit`` and ``timeout`` (async only): how many tasks may be waiting ahead of it in
-  the pool before a run is dropped, and how long a tick waits for it.
+* ``queue_limit`` (an int >= 0) and ``timeout`` (finite seconds >= 0), async only: how many
+  tasks may be waiting ahead of it in the pool before a run is dropped, and how long a tick
+  waits for it.
+* ``allow_writes``: True or False.
+
+Anything else is refused with a :class:`~ecs.BuildError` naming the group and the option
+(``SchedulerBuilder.build()`` constructs the groups), never at the first tick.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
+from .._checks import is_finite_real, is_int
 from .._errors import BuildError
 from .._system import Interval, System
 
@@ -125,7 +133,25 @@ class WorkGroup:
             raise BuildError(f"group {self.name!r}: error_policy must be an ErrorPolicy, got {self.error_policy!r}")
         if self.retry_fallback is ErrorPolicy.RETRY or not isinstance(self.retry_fallback, ErrorPolicy):
             raise BuildError(f"group {self.name!r}: retry_fallback must be ABORT or CONTINUE")
-        if self.queue_limit < 0:
-            raise BuildError(f"group {self.name!r}: queue_limit must be >= 0")
-        if not self.timeout >= 0:
-            raise BuildError(f"group {self.name!r}: timeout must be >= 0 seconds")
+        # NaN sorts nowhere in particular (it compares false with everything), and an infinite
+        # priority would be written to the trace header as Infinity, which is not JSON.
+        if not is_finite_real(self.priority):
+            raise BuildError(f"group {self.name!r}: priority must be a finite number, got {self.priority!r}")
+        if self.interval is not None and not isinstance(self.interval, Interval):
+            raise BuildError(
+                f"group {self.name!r}: interval must be an ecs.Interval or None, got {self.interval!r} "
+                "(write Interval(ticks=3) or Interval(seconds=0.5))"
+            )
+        if not is_int(self.queue_limit) or self.queue_limit < 0:
+            raise BuildError(f"group {self.name!r}: queue_limit must be an int >= 0, got {self.queue_limit!r}")
+        # An infinite timeout would overflow the wait and the trace header's nanoseconds.
+        if not is_finite_real(self.timeout) or self.timeout < 0:
+            raise BuildError(f"group {self.name!r}: timeout must be finite seconds >= 0, got {self.timeout!r}")
+        if not isinstance(self.allow_writes, bool):
+            raise BuildError(f"group {self.name!r}: allow_writes must be True or False, got {self.allow_writes!r}")
+        # numpy scalars become plain numbers: these go into the JSON trace header as they are
+        if type(self.priority) not in (int, float):
+            object.__setattr__(self, "priority", int(self.priority) if is_int(self.priority) else float(self.priority))
+        object.__setattr__(self, "queue_limit", int(self.queue_limit))
+        if type(self.timeout) not in (int, float):
+            object.__setattr__(self, "timeout", float(self.timeout))

@@ -1,0 +1,29 @@
+"""Argument checks shared by the declarations (systems, intervals, groups) and the tick.
+
+``bool`` is an ``int`` to Python, but ``interval=Interval(ticks=True)`` or ``tick(dt=False)``
+is always a mistake, so both helpers refuse it. numpy scalars pass (they register with
+:mod:`numbers`); callers convert them to plain Python numbers where they store them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, TypeGuard
+
+__all__ = ["is_finite_real", "is_int"]
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """An integer that is not a bool (``int`` or a numpy integer)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_finite_real(value: Any) -> TypeGuard[float]:
+    """A real number that is not a bool, NaN or infinite (and fits a float)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
