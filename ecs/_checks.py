@@ -1,8 +1,8 @@
 """Argument checks shared by the declarations (systems, intervals, groups) and the tick.
 
 ``bool`` is an ``int`` to Python, but ``interval=Interval(ticks=True)`` or ``tick(dt=False)``
-is always a mistake, so both helpers refuse it. numpy scalars pass (they register with
-:mod:`numbers`); callers convert them to plain Python numbers where they store them.
+is always a mistake, so both helpers refuse it. numpy scalars pass; callers convert them to
+plain Python numbers where they store them.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import math
 import numbers
 from typing import Any, TypeGuard
 
+import numpy as np
+
 __all__ = ["is_finite_real", "is_int"]
 
 
 def is_int(value: Any) -> TypeGuard[int]:
-    """An integer that is not a bool (``int`` or a numpy integer)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    """An integer that is not a bool (``int`` or a numpy integer); also what may be an entity id."""
+    # a tuple isinstance, not numbers.Integral: entity lookups call this on every get()
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def is_finite_real(value: Any) -> TypeGuard[float]:

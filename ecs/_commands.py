@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 import numpy as np
 from numpy.typing import NDArray
 
-from ._entity import INDEX_BITS, is_entity_int
+from ._checks import is_int
+from ._entity import INDEX_BITS
 from ._errors import CommandError, DuplicateComponentError, FieldValueError, ResourceError
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ class CommandBuffer:
         if isinstance(target, PendingBatch):
             self._check_token(target._buffer, target.entities, what)
             return [target if target.entities is None else target.entities.copy()]
-        if is_entity_int(target):
+        if is_int(target):
             if not -(2**63) <= int(target) < 2**63:
                 raise CommandError(f"{what}: {int(target)} is not an entity id (out of the 64-bit range)")
             return [np.array([int(target)], dtype=np.int64)]
@@ -358,7 +359,7 @@ def check_batch(count: Any, components: Any) -> int:
 
     Checked when a batch is recorded, so applying the buffer later cannot fail on it halfway.
     """
-    if not is_entity_int(count) or not 0 <= count <= MAX_BATCH:
+    if not is_int(count) or not 0 <= count <= MAX_BATCH:
         raise CommandError(f"spawn_batch: count must be an int from 0 to {MAX_BATCH}, got {count!r}")
     if not isinstance(components, Mapping):
         raise CommandError(

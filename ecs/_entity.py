@@ -25,6 +25,7 @@ from typing import Any, Final, NewType
 import numpy as np
 from numpy.typing import NDArray
 
+from ._checks import is_int
 from ._errors import StaleEntityError
 
 __all__ = ["EntityID", "EntityRegistry", "entity_generation", "entity_index", "make_entity"]
@@ -53,11 +54,6 @@ def entity_index(eid: int) -> int:
 def entity_generation(eid: int) -> int:
     """The generation of an id."""
     return eid >> INDEX_BITS
-
-
-def is_entity_int(value: Any) -> bool:
-    """True for what may be an entity id: an int or numpy integer, but not a bool."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def describe(eid: int) -> str:
@@ -111,7 +107,7 @@ class EntityRegistry:
 
     def is_alive(self, eid: int) -> bool:
         """True when ``eid`` names a live entity of this registry (False for anything not an id)."""
-        if not is_entity_int(eid) or eid < 0:
+        if not is_int(eid) or eid < 0:
             return False
         idx = int(eid) & INDEX_MASK
         return idx < self._size and int(self._ids[idx]) == int(eid)
@@ -148,7 +144,7 @@ class EntityRegistry:
 
     def check(self, eid: int) -> int:
         """Return the slot index of a live ``eid`` or raise :class:`StaleEntityError`."""
-        if not is_entity_int(eid):
+        if not is_int(eid):
             raise StaleEntityError(f"expected an entity id (an int), got {type(eid).__name__} {eid!r}", -1)
         if not self.is_alive(eid):
             raise StaleEntityError(f"{describe(int(eid))} is not alive (stale or never spawned)", int(eid))

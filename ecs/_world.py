@@ -40,6 +40,7 @@ from typing import Any, Final, TypeVar, cast, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from ._checks import is_int
 from ._commands import (
     ADD,
     DESTROY,
@@ -58,7 +59,7 @@ from ._commands import (
     resource_key,
 )
 from ._component import ComponentSpec, component_spec
-from ._entity import DEAD, INDEX_MASK, EntityID, EntityRegistry, describe, is_entity_int
+from ._entity import DEAD, INDEX_MASK, EntityID, EntityRegistry, describe
 from ._errors import (
     CommandError,
     ComponentDefinitionError,
@@ -101,7 +102,7 @@ class WorldStats:
 
 
 def _as_ids(target: Any) -> NDArray[np.int64]:
-    if is_entity_int(target):
+    if is_int(target):
         if not _INT64_MIN <= int(target) <= _INT64_MAX:  # no entity has it; numpy could not hold it
             raise StaleEntityError(f"{int(target)} is not an entity id (out of the 64-bit range)", -1)
         return np.array([int(target)], dtype=np.int64)
@@ -123,9 +124,9 @@ class World:
         capacity: int = 1024,
         seed: int | None = None,
     ) -> None:
-        if not is_entity_int(chunk_rows) or chunk_rows < 16 or chunk_rows & (chunk_rows - 1):
+        if not is_int(chunk_rows) or chunk_rows < 16 or chunk_rows & (chunk_rows - 1):
             raise StorageError(f"chunk_rows must be a power of two >= 16, got {chunk_rows!r}")
-        if not is_entity_int(capacity) or not 0 <= capacity <= MAX_BATCH:
+        if not is_int(capacity) or not 0 <= capacity <= MAX_BATCH:
             raise StorageError(f"capacity must be an int from 0 to {MAX_BATCH}, got {capacity!r}")
         try:
             rng = np.random.default_rng(seed)
