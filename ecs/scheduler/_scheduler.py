@@ -269,6 +269,9 @@ class Scheduler:
         self._phase_obs: list[Callable[[PhaseSummary], None]] = []
         self._tick_obs: list[Callable[[TickSummary], None]] = []
         self._observing = False
+        #: exceptions observers raised (each logged on "ecs.scheduler"; the game went on)
+        self.observer_errors = 0
+        self._observer_failures: set[tuple[int, str]] = set()
         self._state = TickState()
         self._runtimes = [_Runtime(g, world, self._state) for g in plan.groups]
         self._sync = [r for r in self._runtimes if not r.plan.is_async]
@@ -358,7 +361,10 @@ class Scheduler:
         self._closed = True
         ok = self._pool.close(timeout) if self._pool is not None else True
         for obs in self._observers:
-            obs.on_close()
+            try:
+                obs.on_close()
+            except Exception as exc:  # one observer failing to close must not keep the others open
+                self._observer_failed(obs.on_close, exc)
         return ok
 
     # -- observers -----------------------------------------------------------------------------
@@ -373,7 +379,12 @@ class Scheduler:
             raise EcsError(f"add_observer: {problem}")
         self._observers.append(observer)
         self._subscribe()
-        observer.on_start(self.info)
+        try:
+            observer.on_start(self.info)
+        except BaseException:  # not attached: a failed start is the caller's to see and fix
+            self._observers.remove(observer)
+            self._subscribe()
+            raise
 
     def remove_observer(self, observer: SchedulerObserver) -> None:
         self._observers.remove(observer)
@@ -400,7 +411,32 @@ class Scheduler:
         """Publish a named mark (level loaded, player joined) to observers and traces."""
         now = self._now()
         for obs in self._observers:
-            obs.on_mark(self.tick_count, name, now, data)
+            try:
+                obs.on_mark(self.tick_count, name, now, data)
+            except Exception as exc:
+                self._observer_failed(obs.on_mark, exc)
+
+    def _observer_failed(self, callback: Callable[..., Any], exc: Exception) -> None:
+        """An observer raised: count it, log it (with the traceback the first time), go on.
+
+        Observers watch the game; a bug in one (or a full disk under a trace file) must not
+        stop the tick that already changed the world, nor starve the observers after it.
+        """
+        self.observer_errors += 1
+        owner = getattr(callback, "__self__", callback)
+        name = f"{type(owner).__name__}.{getattr(callback, '__name__', '?')}"
+        key = (id(owner), name)
+        if key in self._observer_failures:
+            log.debug("observer %s raised again: %r", name, exc)
+            return
+        self._observer_failures.add(key)
+        log.error(
+            "observer %s raised %s; the tick went on (scheduler.observer_errors counts them; "
+            "later errors of this observer are logged at DEBUG)",
+            name,
+            type(exc).__name__,
+            exc_info=exc,
+        )
 
     @property
     def info(self) -> SchedulerInfo:
@@ -550,7 +586,10 @@ class Scheduler:
         per_group = bool(self._group_obs)  # someone wants GroupSummary objects right away
 
         for on_tick_start in self._tick_start_obs:
-            on_tick_start(tick, t0)
+            try:
+                on_tick_start(tick, t0)
+            except Exception as exc:
+                self._observer_failed(on_tick_start, exc)
         self._hook("pre_tick", tick, phases, observing)
         yield "pre_tick"
 
@@ -694,7 +733,10 @@ class Scheduler:
                 extras,
             )
             for on_tick in self._tick_obs:
-                on_tick(summary)
+                try:
+                    on_tick(summary)
+                except Exception as exc:
+                    self._observer_failed(on_tick, exc)
 
     def _hook(self, kind: str, tick: int, phases: list[Any], observing: bool) -> None:
         hooks = self._hooks.get(kind, ())
@@ -712,7 +754,10 @@ class Scheduler:
                 s = PhaseSummary(tick, kind, p0, self._now())
                 phases.append(s)
                 for on_phase in self._phase_obs:
-                    on_phase(s)
+                    try:
+                        on_phase(s)
+                    except Exception as exc:
+                        self._observer_failed(on_phase, exc)
             else:  # a PHASE_FIELDS record, expanded only if someone asks for it
                 phases.append((_PHASE_CODE[kind], p0, self._now(), 0, 0, 0, 0))
 
@@ -723,7 +768,10 @@ class Scheduler:
             s = PhaseSummary(tick, name, p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
             phases.append(s)
             for on_phase in self._phase_obs:
-                on_phase(s)
+                try:
+                    on_phase(s)
+                except Exception as exc:
+                    self._observer_failed(on_phase, exc)
         else:  # a PHASE_FIELDS record, expanded only if someone asks for it
             phases.append(
                 (_PHASE_CODE[name], p0, self._now(), stats.commands, stats.spawned, stats.destroyed, stats.stale)
@@ -973,7 +1021,10 @@ class Scheduler:
             late,
         )
         for on_group in self._group_obs:
-            on_group(s)
+            try:
+                on_group(s)
+            except Exception as exc:
+                self._observer_failed(on_group, exc)
         return s
 
     def _skip_summary(self, rt: _Runtime, tick: int, result: GroupResult, start: int) -> GroupSummary:
@@ -991,7 +1042,10 @@ class Scheduler:
             queue_depth=rt.queue_depth if g.is_async else 0,
         )
         for on_group in self._group_obs:
-            on_group(s)
+            try:
+                on_group(s)
+            except Exception as exc:
+                self._observer_failed(on_group, exc)
         return s
 
     # -- inspection ------------------------------------------------------------------------------------------
