@@ -173,7 +173,7 @@ def apply(changes: list[tuple[Any, ...]]) -> dict[str, Any]:
             header[where[0]] = where[1]
             continue
         table = header.get(where[0])
-        if not isinstance(table, list) or not isinstance(table[where[1]], dict):
+        if not isinstance(table, list) or where[1] >= len(table) or not isinstance(table[where[1]], dict):
             continue  # an earlier change replaced the table or the entry
         if kind == "entry":
             table[where[1]] = where[2]
