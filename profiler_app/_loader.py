@@ -11,8 +11,9 @@ GUI to poll each frame::
         use(job.capture) if job.error is None else show(job.error)
 
 Damage is not an error: a cut-short or partly garbled file loads with what is readable and the
-reasons in ``capture.warnings``. Only a file that is not a trace at all (or unreadable) ends
-in ``error``.
+reasons in ``capture.warnings``. Only a file that is not a trace at all, one whose header is
+damaged (the reader's :class:`ecs.TraceFormatError` names the field), or an unreadable one
+ends in ``error``.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def load_capture(
     ``progress`` receives the fraction of the file read so far (compressed bytes for gzip).
     ``partial``, when given, receives a capture of the ticks read so far after the first chunk
     and then about every ``partial_every`` seconds, so a big file shows its beginning at once.
-    Raises :class:`ecs.TraceFormatError` for a file that is not a trace, OSError when it cannot
-    be read, :class:`LoadCancelled` when ``cancelled()`` turns true.
+    Raises :class:`ecs.TraceFormatError` for a file that is not a trace or has a damaged
+    header, OSError when it cannot be read, :class:`LoadCancelled` when ``cancelled()`` turns
+    true.
 
     Columns are written in place by one :class:`~ecs.trace.TraceBuilder` (which converts ticks
     in bulk chunks); partial captures are builds (views) of the ticks so far.

@@ -266,6 +266,56 @@ def test_unreadable_files_get_a_message_and_exit_2(
     assert "Traceback" not in err
 
 
+#: Headers whose tables crashed every command with a traceback (a fuzzing report), and the
+#: message each now gets: (change to the header, message).
+BAD_HEADERS: dict[str, tuple[Any, str]] = {
+    "systems[0]=5": (lambda h: h["systems"].__setitem__(0, 5), "trace header: systems[0] must be an object, got int"),
+    "groups[0]=[]": (lambda h: h["groups"].__setitem__(0, []), "trace header: groups[0] must be an object, got list"),
+    "order=[1]": (
+        lambda h: h["groups"][0].__setitem__("order", [1]),
+        "trace header: groups[0].order must be an int, got list",
+    ),
+}
+
+
+def bad_header_file(tmp_path: Path, trace_file: Path, case: str) -> Path:
+    lines = trace_file.read_bytes().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    BAD_HEADERS[case][0](header)
+    path = tmp_path / "bad-header.trace.jsonl"
+    path.write_bytes(json.dumps(header).encode() + b"\n" + b"".join(lines[1:]))
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_HEADERS))
+@pytest.mark.parametrize("command", ["summary", "validate", "export", "diff"])
+def test_a_header_with_a_bad_table_entry_is_named_and_exits_2(
+    tmp_path: Path, trace_file: Path, capsys: pytest.CaptureFixture[str], case: str, command: str
+) -> None:
+    path = bad_header_file(tmp_path, trace_file, case)
+    extra = {"export": ["--chrome", str(tmp_path / "o.json")], "diff": [str(trace_file)]}.get(command, [])
+    code, out, err = run_cli(capsys, command, str(path), *extra)
+    assert code == 2
+    assert f"cannot {'export' if command == 'export' else 'read'} {path}: {BAD_HEADERS[case][1]}" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.json").exists() and out == ""
+
+
+def test_a_bad_header_gets_no_traceback_from_python_m_ecs_cli(tmp_path: Path, trace_file: Path) -> None:
+    path = bad_header_file(tmp_path, trace_file, "systems[0]=5")
+    # cwd=REPO: `python -m` imports the ecs of this checkout
+    done = subprocess.run(
+        [sys.executable, "-m", "ecs.cli", "summary", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=script_env(),
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"ecs-trace: cannot read {path}: {BAD_HEADERS['systems[0]=5'][1]}\n"
+
+
 def test_a_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "summary", str(tmp_path / "nope.jsonl"))
     assert code == 2 and "cannot read" in err

@@ -28,6 +28,7 @@ def test_the_python_examples_run(
     out = capsys.readouterr().out
     assert "slowest tick:" in out
     assert "['group physics', 'group spawning', 'tick', 'worker 0', 'worker 1']" in out
+    assert "trace header: systems[0] must be an object, got int" in out
     assert (tmp_path / "run.chrome.json").exists()
 
 

@@ -393,6 +393,27 @@ def test_the_client_refuses_a_stream_that_is_not_ecs_trace(first: bytes | None, 
     t.join(5)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h["systems"].__setitem__(0, 5), "systems[0] must be an object, got int"),
+        (lambda h: h["groups"].__setitem__(0, []), "groups[0] must be an object, got list"),
+        (lambda h: h["groups"][0].__setitem__("order", [1]), "groups[0].order must be an int, got list"),
+    ],
+    ids=["systems[0]=5", "groups[0]=[]", "order=[1]"],
+)
+def test_the_client_refuses_a_header_with_a_bad_table_entry(change: Callable[..., object], message: str) -> None:
+    """The same check as for files: found on connect, not later by whatever reads the tables."""
+    header = json.loads(header_line())
+    change(header)
+    tick = {"type": "tick", "tick": 0, "start": 1, "end": 2, "groups": [], "systems": [], "phases": []}
+    port, t = fake_server([json.dumps(header).encode() + b"\n", json.dumps(tick).encode() + b"\n"])
+    with pytest.raises(ecs.TraceFormatError) as info:
+        LiveStreamClient("127.0.0.1", port)
+    t.join(5)
+    assert str(info.value) == f"127.0.0.1:{port} is not a compatible ecs-trace live stream: trace header: {message}"
+
+
 def test_the_client_times_out_on_a_silent_server() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     try:

@@ -2,9 +2,12 @@
 
 Both survive damage. A trace cut short by a crash (plain or gzip), a line of garbage, a line
 longer than the limit, or a record of the wrong shape is skipped with a warning in
-``.warnings``; everything readable is kept. Only two things are fatal, because nothing
-sensible can be shown: a first record that is not an ``ecs-trace`` header, and a header of a
-newer major schema version (:class:`~ecs.TraceFormatError` in both cases).
+``.warnings``; everything readable is kept. Only a bad header is fatal, because every later
+line is read through its tables and nothing sensible could be shown: a first record that is
+not an ``ecs-trace`` header, a header of a newer major schema version, or one whose fields or
+table entries have the wrong types (:class:`~ecs.TraceFormatError` in every case, naming the
+field; the check is :func:`~ecs.trace._schema.check_header`, shared by files, bulk loading
+and the live stream).
 
 ::
 
@@ -39,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import TraceFormatError
-from ._schema import GROUP_FIELDS, PHASE_FIELDS, SCHEMA, SYSTEM_FIELDS, VERSION
+from ._schema import GROUP_FIELDS, PHASE_FIELDS, SCHEMA, SYSTEM_FIELDS, check_header
 
 __all__ = ["MAX_LINE_BYTES", "TraceBuilder", "TraceData", "TraceReader", "data_tail", "load_trace", "open_binary"]
 
@@ -316,20 +319,7 @@ class TraceReader:
             obj = self._decode(lines[0], first) if lines else None
             if obj is None:
                 continue
-            if obj.get("type") != "header" or obj.get("schema") != SCHEMA:
-                raise TraceFormatError(f"not an {SCHEMA} file: the first record is not an {SCHEMA} header")
-            version = obj.get("version")
-            if not isinstance(version, list) or len(version) < 2 or not all(isinstance(v, int) for v in version[:2]):
-                raise TraceFormatError(f"{SCHEMA} header has no valid version: {version!r}")
-            if version[0] > VERSION[0]:
-                raise TraceFormatError(
-                    f"this trace uses {SCHEMA} schema {version[0]}.{version[1]}, newer than this reader "
-                    f"({VERSION[0]}.{VERSION[1]}); upgrade ecs to read it"
-                )
-            for key in ("groups", "systems"):
-                if not isinstance(obj.get(key), list):
-                    raise TraceFormatError(f"{SCHEMA} header lacks its {key!r} table")
-            return obj
+            return check_header(obj)
         raise TraceFormatError(f"empty or unreadable file: no {SCHEMA} header found")
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -23,6 +23,10 @@ Group, system, result and phase names are indices into the header's tables.
 Versioning: ``version`` is ``[major, minor]``. A minor bump only appends fields (to objects or
 to the end of positional records) or adds line types; readers ignore what they do not know.
 A reader refuses a *newer major* version with :class:`~ecs.TraceFormatError`.
+
+Reading: every reader takes the header through :func:`check_header`, which also refuses a
+header whose fields or table entries have the wrong types, naming the field
+(``trace header: groups[0].order must be an int, got list``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from .._errors import TraceFormatError
 from .._summary import GROUP_FIELDS as _GROUP_FIELDS
 from .._summary import GROUP_LATE, GROUP_RETRIED, GroupSummary, PhaseSummary, SystemTimes
 from .._summary import PHASE_FIELDS as _PHASE_FIELDS
@@ -55,6 +60,7 @@ __all__ = [
     "SYSTEM_RESULT_FIELDS",
     "VERSION",
     "Encoder",
+    "check_header",
     "line_encoder",
 ]
 
@@ -356,3 +362,166 @@ def _default(obj: Any) -> Any:
     if callable(item):
         return item()
     return repr(obj)
+
+
+# -- reading a header --------------------------------------------------------------------------------------
+# Every reader (files, bulk loading, the live stream, the profiler) takes its header from
+# check_header, so the code after it may rely on the types below instead of guarding each use.
+
+#: Checks one header value at ``path`` (``"groups[2].order"``); raises TraceFormatError.
+_Check = Callable[[Any, str], None]
+
+_I64_MIN: Final = -(2**63)
+_I64_MAX: Final = 2**63 - 1
+_JSON_KINDS: Final = {type(None): "null", bool: "bool", int: "int", float: "float", str: "string", list: "list"}
+
+
+def _kind(value: Any) -> str:
+    """The JSON kind of a decoded value, for messages (``"list"``, ``"object"``, ``"null"`` ...)."""
+    return "object" if isinstance(value, dict) else _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _bad(path: str, what: str, value: Any) -> TraceFormatError:
+    return TraceFormatError(f"trace header: {path} must be {what}, got {_kind(value)}")
+
+
+def _scalar(what: str, ok: Callable[[Any], bool]) -> _Check:
+    def check(value: Any, path: str) -> None:
+        if not ok(value):
+            raise _bad(path, what, value)
+
+    return check
+
+
+def _int(value: Any, path: str) -> None:
+    # bool is an int subclass in Python but not in JSON; times and counts go into int64 columns
+    if type(value) is not int:
+        raise _bad(path, "an int", value)
+    if not _I64_MIN <= value <= _I64_MAX:
+        raise TraceFormatError(f"trace header: {path} must be an int that fits in 64 bits")
+
+
+_STR: Final = _scalar("a string", lambda v: type(v) is str)
+_STR_OR_NULL: Final = _scalar("a string or null", lambda v: v is None or type(v) is str)
+_BOOL: Final = _scalar("a bool", lambda v: type(v) is bool)
+_NUMBER: Final = _scalar("a number", lambda v: type(v) in (int, float))
+_NUMBER_OR_NULL: Final = _scalar("a number or null", lambda v: v is None or type(v) in (int, float))
+
+
+def _list_of(item: _Check) -> _Check:
+    def check(value: Any, path: str) -> None:
+        if type(value) is not list:
+            raise _bad(path, "a list", value)
+        for i, v in enumerate(value):
+            item(v, f"{path}[{i}]")
+
+    return check
+
+
+def _record(*items: _Check) -> _Check:
+    """A positional array of at least ``len(items)`` values (a newer minor version may append)."""
+
+    def check(value: Any, path: str) -> None:
+        if type(value) is not list or len(value) < len(items):
+            raise _bad(path, f"a list of {len(items)} values", value)
+        for i, (v, item) in enumerate(zip(value, items, strict=False)):
+            item(v, f"{path}[{i}]")
+
+    return check
+
+
+def _object(fields: dict[str, _Check]) -> _Check:
+    """An object whose known fields, when present, pass their checks; other fields are ignored
+    (a newer minor version adds them) and missing ones are left to the readers' defaults."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise _bad(path, "an object", value)
+        for name, field_check in fields.items():
+            if name in value:
+                field_check(value[name], f"{path}.{name}" if path else name)
+
+    return check
+
+
+_NAMES: Final = _list_of(_STR)
+_GROUP: Final = _object(
+    {
+        "name": _STR,
+        "mode": _STR,
+        "priority": _int,
+        "order": _int,
+        "systems": _NAMES,
+        "reads": _NAMES,
+        "writes": _NAMES,
+        "interval": _STR_OR_NULL,
+        "error_policy": _STR,
+        "queue_limit": _int,
+        "timeout_ns": _int,
+        "allow_writes": _BOOL,
+    }
+)
+_SYSTEM: Final = _object(
+    {
+        "name": _STR,
+        "group": _STR,
+        "reads": _NAMES,
+        "writes": _NAMES,
+        "async_allowed": _BOOL,
+        "interval": _STR_OR_NULL,
+    }
+)
+_COMPONENT: Final = _object({"name": _STR, "storage": _STR, "fields": _list_of(_record(_STR, _STR, _list_of(_int)))})
+_HEADER: Final = _object(
+    {
+        "world": _STR,
+        "clock": _STR,
+        "units": _STR,
+        "start_ns": _int,
+        "created_unix": _NUMBER,
+        "workers": _int,
+        "system_sampling": _object({"every": _int, "above_ns": _int}),
+        "groups": _list_of(_GROUP),
+        "systems": _list_of(_SYSTEM),
+        "components": _list_of(_COMPONENT),
+        "resources": _NAMES,
+        "results": _NAMES,
+        "system_results": _NAMES,
+        "phases": _NAMES,
+        "fields": _object(dict.fromkeys(("group", "systems", "system_result", "phase", "error"), _NAMES)),
+        "stream": _object({"status_interval": _NUMBER}),
+        "flight": _object({"reason": _STR, "tick": _int, "budget_ms": _NUMBER_OR_NULL}),
+    }
+)
+
+
+def check_header(obj: Any) -> dict[str, Any]:
+    """``obj`` (a decoded first line) as a header this reader can use, else TraceFormatError.
+
+    Refused: anything but an ``ecs-trace`` header, a header without a valid ``version`` or of
+    a newer major version, one without its ``groups`` and ``systems`` tables, and one where a
+    field of ``docs/trace-format.md`` has the wrong type, in the header itself or in any entry
+    of its tables. The message names the field::
+
+        trace header: systems[3].group must be a string, got list
+
+    A documented field may be absent (readers then use a default, as for a 1.0 trace without
+    ``system_sampling``); fields this version does not know are ignored. So a header that
+    passes has the documented types wherever it has a value, and readers can rely on them.
+    A header is read once per file or connection: the check costs nothing that matters.
+    """
+    if not isinstance(obj, dict) or obj.get("type") != "header" or obj.get("schema") != SCHEMA:
+        raise TraceFormatError(f"not an {SCHEMA} file: the first record is not an {SCHEMA} header")
+    version = obj.get("version")
+    if not isinstance(version, list) or len(version) < 2 or not all(isinstance(v, int) for v in version[:2]):
+        raise TraceFormatError(f"{SCHEMA} header has no valid version: {version!r}")
+    if version[0] > VERSION[0]:
+        raise TraceFormatError(
+            f"this trace uses {SCHEMA} schema {version[0]}.{version[1]}, newer than this reader "
+            f"({VERSION[0]}.{VERSION[1]}); upgrade ecs to read it"
+        )
+    for key in ("groups", "systems"):
+        if not isinstance(obj.get(key), list):
+            raise TraceFormatError(f"{SCHEMA} header lacks its {key!r} table")
+    _HEADER(obj, "")
+    return obj

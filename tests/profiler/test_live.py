@@ -163,6 +163,16 @@ def test_a_peer_that_is_not_a_trace_stream_is_refused() -> None:
         assert len(accepted) == 1
 
 
+def test_a_stream_whose_header_has_a_bad_table_entry_is_refused_with_the_reason() -> None:
+    head = T.header([{"name": "a"}, {"name": "b"}])
+    head["systems"][1] = 5
+    with fake_server([orjson.dumps(head) + b"\n"]) as (port, accepted), connection(port) as live:
+        assert wait_for(lambda: live.status == "rejected")
+        assert live.message.endswith("trace header: systems[1] must be an object, got int; disconnected")
+        assert live.capture is None
+        assert len(accepted) == 1
+
+
 def test_a_good_stream_survives_a_few_bad_lines() -> None:
     head = T.header([{"name": "a"}])
     lines = [orjson.dumps(head) + b"\n", b"garbage\n", b"[1, 2]\n"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +140,21 @@ def test_a_file_that_is_not_a_trace_is_refused(tmp_path: Path) -> None:
     path.write_text("hello\n")
     with pytest.raises(TraceFormatError):
         load_capture(path)
+
+
+def test_a_file_whose_header_has_a_bad_table_entry_is_refused_naming_it(sample_trace: Path, tmp_path: Path) -> None:
+    lines = gzip.decompress(sample_trace.read_bytes()).splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["groups"][0]["order"] = [1]
+    path = tmp_path / "bad-header.trace.jsonl.gz"
+    path.write_bytes(gzip.compress(json.dumps(header).encode() + b"\n" + b"".join(lines[1:])))
+    message = "trace header: groups[0].order must be an int, got list"
+    with pytest.raises(TraceFormatError, match=re.escape(message)):
+        load_capture(path)
+    job = LoadJob.start(path)  # what the window does: the reason is shown, nothing crashes
+    assert job.wait(30)
+    assert job.capture is None and job.partial is None
+    assert job.error is not None and job.error.endswith(f"TraceFormatError: {message}")
 
 
 def test_a_cancelled_load_stops(sample_trace: Path) -> None:
