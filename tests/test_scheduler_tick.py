@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -281,6 +282,69 @@ def test_removing_an_observer_stops_its_summaries() -> None:
         sched.tick(0.1)
     assert len(rec.ticks) == 1 and rec.closed
     assert sched.observers == ()
+
+
+class Broken(ecs.SchedulerObserver):
+    """Raises from every callback but on_start."""
+
+    def on_tick_start(self, tick: int, start_ns: int) -> None:
+        raise RuntimeError("tick start bug")
+
+    def on_group(self, s: ecs.GroupSummary) -> None:
+        raise RuntimeError("group bug")
+
+    def on_phase(self, s: ecs.PhaseSummary) -> None:
+        raise RuntimeError("phase bug")
+
+    def on_tick(self, s: ecs.TickSummary) -> None:
+        raise RuntimeError("tick bug")
+
+    def on_mark(self, tick: int, name: str, t_ns: int, data: dict[str, Any]) -> None:
+        raise RuntimeError("mark bug")
+
+    def on_close(self) -> None:
+        raise RuntimeError("close bug")
+
+
+def test_an_observer_that_raises_breaks_neither_the_tick_nor_the_observers_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    w = make_world()
+    b = ecs.SchedulerBuilder(w)
+    b.add_group("g", [logging_system("s", [])])
+    b.add_observer(Broken())
+    rec = Recorder()
+    b.add_observer(rec)
+    with caplog.at_level(logging.DEBUG, logger="ecs.scheduler"), b.build() as sched:
+        sched.run(3, 0.1)  # raised from the first tick once
+        sched.mark("level")
+    assert sched.tick_count == 3 and rec.closed
+    assert [t.tick for t in rec.ticks] == [0, 1, 2] and rec.starts == [0, 1, 2] and len(rec.groups) == 3
+    assert rec.marks == [(3, "level", {})]
+    # per tick: tick start, group, two phases, tick; then a mark and close
+    assert sched.observer_errors == 3 * 5 + 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert sorted(r.getMessage().split(" raised")[0] for r in errors) == sorted(
+        f"observer Broken.{m}" for m in ("on_tick_start", "on_group", "on_phase", "on_tick", "on_mark", "on_close")
+    )  # each failing callback logged once at ERROR, with its traceback
+    assert all(r.exc_info is not None for r in errors)
+    assert sum(r.levelno == logging.DEBUG and "raised again" in r.getMessage() for r in caplog.records) == 11
+
+
+def test_an_observer_whose_start_fails_is_not_attached() -> None:
+    class NoStart(Recorder):
+        def on_start(self, info: ecs.SchedulerInfo) -> None:
+            raise OSError("cannot open the trace file")
+
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_group("g", [logging_system("s", [])])
+    with b.build() as sched:
+        obs = NoStart()
+        with pytest.raises(OSError, match="cannot open"):
+            sched.add_observer(obs)
+        assert sched.observers == ()
+        sched.tick(0.1)
+    assert obs.ticks == []
 
 
 def test_run_stops_early_with_until() -> None:
