@@ -180,19 +180,31 @@ def test_gzip_output_is_real_gzip_and_plain_output_is_text(tmp_path: Path) -> No
         assert raw.endswith(b'{"type":"end","ticks":2,"dropped":0}\n')
 
 
-def test_a_second_scheduler_does_not_write_a_second_header(tmp_path: Path) -> None:
+def test_a_recorder_records_one_scheduler_and_says_so_when_attached_again(tmp_path: Path) -> None:
     path = tmp_path / "one.jsonl"
     recorder = TraceRecorder(path)
-    s1 = create_scheduler(with_async=False)
-    s2 = create_scheduler(with_async=False)
-    s1.add_observer(recorder)
-    s2.add_observer(recorder)
-    s1.tick(0.1)
-    recorder.on_close()
-    headers = [line for line in path.read_text().splitlines() if '"type":"header"' in line]
-    assert len(headers) == 1
-    s1.close()
-    s2.close()
+    with create_scheduler(with_async=False) as s1, create_scheduler(with_async=False) as s2:
+        s1.add_observer(recorder)
+        with pytest.raises(ecs.EcsError, match="already recording a scheduler; each scheduler needs its own"):
+            s2.add_observer(recorder)
+        assert s2.observers == ()
+        s1.tick(0.1)
+        s1.remove_observer(recorder)  # closes it
+        with pytest.raises(ecs.EcsError, match="this recorder is closed"):
+            s2.add_observer(recorder)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [ln["type"] for ln in lines] == ["header", "tick", "end"]
+
+
+def test_marks_with_ints_json_cannot_carry_are_written_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "marks.jsonl"
+    with create_scheduler(with_async=False) as sched:
+        sched.add_observer(TraceRecorder(path))
+        sched.mark("seed", big=2**80, nested=[1, {"neg": -(2**70)}], fits=2**63 - 1)
+        with pytest.raises(ecs.EcsError, match="mark: the name must be a string, got 5"):
+            sched.mark(5)  # type: ignore[arg-type]
+    (mark,) = load_trace(path).marks
+    assert mark["data"] == {"big": str(2**80), "nested": [1, {"neg": str(-(2**70))}], "fits": 2**63 - 1}
 
 
 def test_ticks_encoded_in_batches_keep_their_order_with_marks() -> None:

@@ -409,6 +409,8 @@ class Scheduler:
 
     def mark(self, name: str, **data: Any) -> None:
         """Publish a named mark (level loaded, player joined) to observers and traces."""
+        if not isinstance(name, str):
+            raise EcsError(f"mark: the name must be a string, got {name!r}")
         now = self._now()
         for obs in self._observers:
             try:

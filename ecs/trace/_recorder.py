@@ -28,6 +28,7 @@ import zlib
 from collections import deque
 from typing import IO, Any, cast
 
+from .._errors import EcsError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._schema import Encoder, line_encoder
 
@@ -164,8 +165,12 @@ class TraceRecorder(SchedulerObserver):
         self._writer.flush(wait=True)
 
     def on_start(self, info: SchedulerInfo) -> None:
+        # One file, one header, one scheduler: a recorder attached twice would record nothing
+        # the second time (or mix two games in one file), so it says so when attached.
+        if self.closed:
+            raise EcsError("TraceRecorder: this recorder is closed; make a new one for another recording")
         if self._encoder is not None:
-            return  # one header per file; a second scheduler needs its own recorder
+            raise EcsError("TraceRecorder: already recording a scheduler; each scheduler needs its own recorder")
         self._encoder = Encoder(info)
         self._write(self._encoder.header())
         self._writer.flush(wait=False)

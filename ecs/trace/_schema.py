@@ -354,7 +354,16 @@ def line_encoder() -> Callable[[Any], bytes]:
         return lambda obj: enc(obj).encode("utf-8") + b"\n"
     opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
     dumps = orjson.dumps
-    return lambda obj: dumps(obj, default=_default, option=opts)
+
+    def encode(obj: Any) -> bytes:
+        try:
+            return dumps(obj, default=_default, option=opts)
+        except TypeError:
+            # orjson refuses ints past 64 bits without asking ``default``: write those (and
+            # only those) as text rather than lose the line (readers parse with orjson too).
+            return dumps(_wide_ints_as_text(obj), default=_default, option=opts)
+
+    return encode
 
 
 def _default(obj: Any) -> Any:
@@ -362,6 +371,17 @@ def _default(obj: Any) -> Any:
     if callable(item):
         return item()
     return repr(obj)
+
+
+def _wide_ints_as_text(obj: Any) -> Any:
+    """``obj`` with every int beyond 64 bits replaced by its decimal text (containers copied)."""
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj if -(2**63) <= obj < 2**64 else str(obj)
+    if isinstance(obj, dict):
+        return {k: _wide_ints_as_text(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_wide_ints_as_text(v) for v in obj]
+    return obj
 
 
 # -- reading a header --------------------------------------------------------------------------------------
