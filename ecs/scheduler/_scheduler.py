@@ -363,7 +363,7 @@ class Scheduler:
         for obs in self._observers:
             try:
                 obs.on_close()
-            except Exception as exc:  # one observer failing to close must not keep the others open
+            except Exception as exc:  # noqa: BLE001 - one observer failing to close must not keep the others open
                 self._observer_failed(obs.on_close, exc)
         return ok
 
@@ -415,7 +415,7 @@ class Scheduler:
         for obs in self._observers:
             try:
                 obs.on_mark(self.tick_count, name, now, data)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                 self._observer_failed(obs.on_mark, exc)
 
     def _observer_failed(self, callback: Callable[..., Any], exc: Exception) -> None:
@@ -590,7 +590,7 @@ class Scheduler:
         for on_tick_start in self._tick_start_obs:
             try:
                 on_tick_start(tick, t0)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                 self._observer_failed(on_tick_start, exc)
         self._hook("pre_tick", tick, phases, observing)
         yield "pre_tick"
@@ -737,7 +737,7 @@ class Scheduler:
             for on_tick in self._tick_obs:
                 try:
                     on_tick(summary)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                     self._observer_failed(on_tick, exc)
 
     def _hook(self, kind: str, tick: int, phases: list[Any], observing: bool) -> None:
@@ -758,7 +758,7 @@ class Scheduler:
                 for on_phase in self._phase_obs:
                     try:
                         on_phase(s)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                         self._observer_failed(on_phase, exc)
             else:  # a PHASE_FIELDS record, expanded only if someone asks for it
                 phases.append((_PHASE_CODE[kind], p0, self._now(), 0, 0, 0, 0))
@@ -772,7 +772,7 @@ class Scheduler:
             for on_phase in self._phase_obs:
                 try:
                     on_phase(s)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                     self._observer_failed(on_phase, exc)
         else:  # a PHASE_FIELDS record, expanded only if someone asks for it
             phases.append(
@@ -1025,7 +1025,7 @@ class Scheduler:
         for on_group in self._group_obs:
             try:
                 on_group(s)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                 self._observer_failed(on_group, exc)
         return s
 
@@ -1046,7 +1046,7 @@ class Scheduler:
         for on_group in self._group_obs:
             try:
                 on_group(s)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an observer never stops the game
                 self._observer_failed(on_group, exc)
         return s
 
