@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -166,6 +167,19 @@ def _run_ticks(sched: Scheduler, ticks: int, dt: float, err: IO[str]) -> tuple[i
     return done, None
 
 
+def _check_numbers(args: argparse.Namespace) -> str | None:
+    """What is wrong with the numeric options, before a factory builds anything."""
+    if args.ticks < 0:
+        return "--ticks must be >= 0"
+    if args.seed < 0:
+        return f"--seed must be >= 0, got {args.seed}"
+    if not (math.isfinite(args.dt) and args.dt >= 0):
+        return f"--dt must be a finite number of seconds >= 0, got {args.dt}"
+    if not (math.isfinite(args.stream_wait) and args.stream_wait >= 0):
+        return f"--stream-wait must be a finite number of seconds >= 0, got {args.stream_wait}"
+    return None
+
+
 def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from ._main import PROBLEM, UNUSABLE, parse_address
 
@@ -180,9 +194,15 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     except (UsageError, ValueError) as exc:
         print(f"ecs-trace run: {exc}", file=err)
         return UNUSABLE
-    if args.ticks < 0:
-        print("ecs-trace run: --ticks must be >= 0", file=err)
+    problem = _check_numbers(args)
+    if problem is not None:
+        print(f"ecs-trace run: {problem}", file=err)
         return UNUSABLE
+    if args.out is not None:
+        parent = os.path.dirname(os.path.abspath(args.out))
+        if os.path.isdir(args.out) or not os.path.isdir(parent):
+            print(f"ecs-trace run: --out {args.out}: not a file in an existing directory", file=err)
+            return UNUSABLE
     try:
         sched = factory(seed=args.seed, **options)
     except Exception:  # noqa: BLE001 - the user's factory failed: show them its traceback
@@ -201,7 +221,8 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             sched.add_observer(recorder)
             if stream is not None:
                 try:
-                    server = LiveStreamServer(*stream)
+                    # naming a host on the command line is the consent a non-loopback bind needs
+                    server = LiveStreamServer(*stream, allow_remote=":" in args.stream)
                 except (OSError, ValueError) as exc:
                     print(f"ecs-trace run: cannot serve the live stream: {exc}", file=err)
                     return UNUSABLE
@@ -214,7 +235,7 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 try:
                     from ..trace import prometheus_observer
 
-                    observer, endpoint = prometheus_observer(metrics[1], metrics[0])
+                    observer, endpoint = prometheus_observer(metrics[1], metrics[0], allow_remote=":" in args.metrics)
                 except (ImportError, OSError, ValueError) as exc:
                     print(f"ecs-trace run: cannot serve metrics: {exc}", file=err)
                     return UNUSABLE
