@@ -343,6 +343,7 @@ def concat_data(parts: Sequence[TraceData]) -> TraceData:
     system_base = np.cumsum([0] + [len(p.systems) for p in parts[:-1]])
     systems = []
     errors: list[tuple[int, int, str]] = []
+    error_systems: list[int] = []
     counter_rows: dict[str, list[I64]] = {}
     counter_vals: dict[str, list[F64]] = {}
     for p, tb, gb, sb in zip(parts, tick_base, group_base, system_base, strict=True):
@@ -351,6 +352,7 @@ def concat_data(parts: Sequence[TraceData]) -> TraceData:
             s[:, S_GROUP_ROW] += gb
         systems.append(s)
         errors.extend((g + int(gb), s_row + int(sb) if s_row >= 0 else -1, t) for g, s_row, t in p.errors)
+        error_systems.extend(p.error_systems[: len(p.errors)] + [-1] * (len(p.errors) - len(p.error_systems)))
         for k, (r, v) in p.counters.items():
             counter_rows.setdefault(k, []).append(r + tb)
             counter_vals.setdefault(k, []).append(v)
@@ -372,6 +374,7 @@ def concat_data(parts: Sequence[TraceData]) -> TraceData:
         phases=np.concatenate([p.phases for p in parts]),
         phase_tick_row=np.concatenate([p.phase_tick_row + tb for p, tb in zip(parts, tick_base, strict=True)]),
         errors=errors,
+        error_systems=error_systems,
         counters={k: (np.concatenate(counter_rows[k]), np.concatenate(counter_vals[k])) for k in counter_rows},
         marks=[m for p in parts for m in p.marks],
         warnings=warnings,
@@ -473,13 +476,14 @@ def group_statistics(cap: Capture, lo: int, hi: int) -> list[StatRow]:
 
 def system_statistics(cap: Capture, lo: int, hi: int) -> list[StatRow]:
     """One :class:`StatRow` per header system over ticks ``[lo, hi)`` (duration = end - start)."""
-    s = cap.data.systems[cap.system_rows(cap.group_rows(lo, hi))]
+    group_rows = cap.group_rows(lo, hi)
+    s = cap.data.systems[cap.system_rows(group_rows)]
     n = len(cap.system_names)
     result = s[:, S_RESULT]
     ran = (result == SR_EXECUTED) | (result == SR_ERRORED)
     stats = _grouped_stats(s[ran, S_SYSTEM], (s[ran, S_END] - s[ran, S_START]) / NS_PER_MS, n)
     skipped = np.bincount(s[result == SR_SKIPPED, S_SYSTEM], minlength=n)
-    errors = np.bincount(s[result == SR_ERRORED, S_SYSTEM], minlength=n)
+    errors = cap.data.system_errors(group_rows)  # with the failures of untimed runs
     header_systems = cap.data.header.get("systems") or []
     rows = []
     for i, name in enumerate(cap.system_names):

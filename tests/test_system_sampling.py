@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import ecs
-from ecs.trace import TraceRecorder, load_trace, system_stats
+from ecs.trace import TraceRecorder, group_stats, load_trace, system_stats
 
 from ._factories import Fragile, Heat, Pos, timed_system
 
@@ -121,6 +121,34 @@ def test_a_failure_in_an_untimed_run_is_reported_and_the_next_run_is_timed() -> 
     stats = {s.name: s for s in system_stats(data)}
     # timed runs only: the first, its own tick of the period (2), and the one after the failure
     assert stats["f0"].count == 3
+    # ... but the failure counts for its system though the run was not timed
+    assert data.error_systems == [data.system_names.index("fragile")]
+    assert stats["fragile"].errors == 1 and stats["f0"].errors == 0
+    assert {g.name: g.errors for g in group_stats(data)}["fragile"] == 1
+
+
+def test_system_errors_of_timed_and_untimed_runs_add_up_to_their_groups_everywhere() -> None:
+    """ecs-trace summary, a tail of the trace and the profiler count the same failures."""
+    from profiler_app._data import concat_data, index_capture, system_statistics
+
+    buf = io.BytesIO()
+    fails = (1, 5, 9, 12, 13, 20)  # timed (first run, after a failure) and untimed ones
+    with workload(ecs.ManualClock(), ecs.SystemSampling(every=16), fail_at=fails) as sched:
+        sched.add_observer(TraceRecorder(buf, close_target=False))
+        sched.run(24, 0.1)
+    data = load_trace(io.BytesIO(buf.getvalue()))
+    fragile = data.system_names.index("fragile")
+    assert 0 < sum(s < 0 for _, s, _ in data.errors) < len(fails)  # some runs were timed, some not
+    assert data.system_errors()[fragile] == len(fails)
+    assert {s.name: s.errors for s in system_stats(data)}["fragile"] == len(fails)
+    tail = load_trace(io.BytesIO(buf.getvalue()), max_ticks=10)  # ticks 14..23: the failure at 20
+    assert tail.system_errors()[fragile] == 1 and tail.error_systems == [fragile]
+    cap = index_capture(data, "run")
+    rows = {r.name: r.errors for r in system_statistics(cap, 0, len(cap))}
+    assert rows["fragile"] == len(fails)
+    assert {r.name: r.errors for r in system_statistics(cap, 10, 16)}["fragile"] == 2  # ticks 12, 13
+    joined = concat_data([tail, tail])
+    assert joined.error_systems == [fragile, fragile]
 
 
 def groups_seen(with_on_group: bool, sampling: ecs.SystemSampling) -> tuple[list[Any], list[bytes]]:

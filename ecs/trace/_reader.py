@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import TraceFormatError
-from ._schema import GROUP_FIELDS, PHASE_FIELDS, SCHEMA, SYSTEM_FIELDS, check_header
+from ._schema import GROUP_FIELDS, PHASE_FIELDS, SCHEMA, SYSTEM_FIELDS, SYSTEM_RESULTS, check_header
 
 __all__ = ["MAX_LINE_BYTES", "TraceBuilder", "TraceData", "TraceReader", "data_tail", "load_trace", "open_binary"]
 
@@ -354,6 +354,28 @@ class TraceData:
     marks: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     complete: bool = False
+    #: for each of ``errors``, the header index of the system that failed (-1: not known);
+    #: the only record of it when the run was not timed (no system row, see SystemSampling)
+    error_systems: list[int] = field(default_factory=list)
+
+    def system_errors(self, group_rows: slice | None = None) -> NDArray[np.int64]:
+        """Failures per header system: errored system rows plus failures in untimed runs.
+
+        ``group_rows`` (a slice of ``groups``, such as the rows of a tick range) limits the
+        count to those group records. Counting only ``systems`` rows would miss the failures
+        of runs that were not timed, so a group could show more errors than its systems.
+        """
+        n = len(self.header.get("systems") or [])
+        lo, hi = (0, len(self.groups)) if group_rows is None else group_rows.indices(len(self.groups))[:2]
+        s = self.systems
+        if group_rows is not None:
+            s = s[(s[:, 0] >= lo) & (s[:, 0] < hi)]
+        failed = s[s[:, _SYS_RESULT] == _SYS_ERRORED, _SYS_SYSTEM]
+        counts = np.bincount(failed[(failed >= 0) & (failed < n)], minlength=n)
+        for (g_row, s_row, _), si in zip(self.errors, self.error_systems, strict=False):
+            if s_row < 0 and 0 <= si < n and lo <= g_row < hi:
+                counts[si] += 1
+        return counts
 
     @property
     def group_names(self) -> list[str]:
@@ -441,6 +463,9 @@ _INT_TYPES: Final = frozenset((int, bool))
 _NUMBER_TYPES: Final = frozenset((int, bool, float))
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
+_SYS_SYSTEM: Final = SYSTEM_FIELDS.index("system")
+_SYS_RESULT: Final = SYSTEM_FIELDS.index("result")
+_SYS_ERRORED: Final = SYSTEM_RESULTS.index("errored")
 #: Extra room reserve() gives the columns beyond its estimate (a few percent of error is usual).
 _RESERVE_MARGIN: Final = 1.05
 #: Share of the estimated rows whose memory reserve() maps ahead of the writer.
@@ -605,6 +630,8 @@ class TraceBuilder:
         self._results: list[tuple[int, int, int, int]] = []  # (group_row, k, code, flags)
         self._raw_errors: list[tuple[int, int, str]] = []  # (group_row, k, text)
         self._errors: list[tuple[int, int, str]] = []  # (group_row, system_row, text)
+        self._error_systems: list[int] = []  # header system index of each raw error, or -1
+        self._system_base: dict[int, tuple[int, int]] | None = None  # group -> (first system, count)
         self._ctr_groups: dict[tuple[str, ...], tuple[list[int], list[tuple[Any, ...]]]] = {}
         self._marks: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
@@ -979,6 +1006,7 @@ class TraceBuilder:
         self._flush()
         systems = self._systems.view()
         errors = list(self._errors)
+        self._name_error_systems()
         if not self._sorted:
             systems = systems.copy(order="F")
             errors = self._match_all(systems)
@@ -1000,7 +1028,27 @@ class TraceBuilder:
             marks=list(self._marks),
             warnings=list(warnings if warnings is not None else self.warnings),
             complete=self.complete,
+            error_systems=list(self._error_systems),
         )
+
+    def _name_error_systems(self) -> None:
+        """Extend ``_error_systems`` for the errors taken since the last build."""
+        if len(self._error_systems) == len(self._raw_errors):
+            return
+        if self._system_base is None:
+            # header systems are listed group after group: a group's k-th system is first + k
+            first: dict[str, int] = {}
+            for i, sys in enumerate(self.header.get("systems") or []):
+                if isinstance(sys, dict) and isinstance(sys.get("group"), str):
+                    first.setdefault(sys["group"], i)
+            self._system_base = {}
+            for gi, g in enumerate(self.header.get("groups") or []):
+                if isinstance(g, dict) and g.get("name") in first:
+                    self._system_base[gi] = (first[g["name"]], len(g.get("systems") or []))
+        group_of = self._groups.view()[:, 0]
+        for g_row, k, _ in self._raw_errors[len(self._error_systems) :]:
+            base = self._system_base.get(int(group_of[g_row])) if 0 <= g_row < len(group_of) else None
+            self._error_systems.append(base[0] + k if base is not None and 0 <= k < base[1] else -1)
 
 
 def load_trace(source: Source, *, max_ticks: int | None = None) -> TraceData:
@@ -1090,6 +1138,7 @@ def data_tail(data: TraceData, n: int) -> TraceData:
         phases=data.phases[pmask],
         phase_tick_row=data.phase_tick_row[pmask] - first,
         errors=[(g - g_first, s - s_first if s >= 0 else -1, t) for g, s, t in data.errors if g >= g_first],
+        error_systems=[si for (g, _, _), si in zip(data.errors, data.error_systems, strict=False) if g >= g_first],
         counters=counters,
         marks=[m for m in data.marks if n and isinstance(m.get("tick"), int) and m["tick"] >= int(data.tick[first])],
         warnings=data.warnings,

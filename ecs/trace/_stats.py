@@ -235,7 +235,7 @@ def system_stats(data: TraceData) -> list[SystemStat]:
     stats = grouped_percentiles(scol[ran], ms, n)
     known = (scol >= 0) & (scol < n)
     skipped = np.bincount(scol[known & (rcol == _SYS_SKIPPED)], minlength=n)
-    errors = np.bincount(scol[known & (rcol == _SYS_ERRORED)], minlength=n)
+    errors = data.system_errors()  # untimed runs fail too: their errors have no system row
     headers = data.header.get("systems") or []
     out: list[SystemStat] = []
     for si, name in enumerate(data.system_names):
