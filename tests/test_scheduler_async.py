@@ -260,3 +260,41 @@ def test_read_only_async_groups_may_publish_a_resource() -> None:
     with b.build() as sched:
         sched.tick(0.1)
     assert w.resource(dict) == {"count": 12}
+
+
+def test_each_dispatch_copies_into_the_previous_views_arrays_and_sees_the_current_world() -> None:
+    """The frozen copy reuses the last run's arrays when shapes match; values are always fresh."""
+    seen: list[tuple[int, list[float], int]] = []
+
+    @ecs.system(reads=(Position,), async_allowed=True)
+    def census(ctx: ecs.ExecutionContext) -> None:
+        for b in ctx.query(Position):
+            xy = b[Position].xy
+            seen.append((len(xy), xy[:, 0].tolist(), xy.__array_interface__["data"][0]))
+
+    @ecs.system(writes=(Position,))
+    def shift(ctx: ecs.ExecutionContext) -> None:
+        for b in ctx.query(Position):
+            b[Position].xy += 1
+
+    w = make_world()
+    w.spawn_batch(3, {Position: {"xy": np.zeros((3, 2))}})
+    b = ecs.SchedulerBuilder(w, workers=1)
+    b.add_group("census", [census], mode=ecs.Mode.ASYNC)
+    b.add_group("shift", [shift], priority=1)
+    with b.build() as sched:
+        for tick in range(4):
+            if tick == 2:
+                sched.commands.spawn(Position(xy=(10, 10)))  # a new shape for ticks 2 and 3
+            sched.tick(0.1)
+            sched.wait_idle()
+    # every run saw the world as of its dispatch (shift ran after the copy was taken)
+    assert [(n, xs) for n, xs, _ in seen] == [
+        (3, [0.0, 0.0, 0.0]),
+        (3, [1.0, 1.0, 1.0]),
+        (4, [2.0, 2.0, 2.0, 10.0]),
+        (4, [3.0, 3.0, 3.0, 11.0]),
+    ]
+    addresses = [a for _, _, a in seen]
+    assert addresses[1] == addresses[0] and addresses[3] == addresses[2]  # same shape: reused
+    assert addresses[2] != addresses[1]  # new shape: new arrays

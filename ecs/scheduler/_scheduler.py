@@ -192,6 +192,7 @@ class _Runtime:
         "phase",
         "plan",
         "queue_depth",
+        "spent_view",
         "state",
         "system_last",
         "task",
@@ -220,6 +221,7 @@ class _Runtime:
         self.system_last: list[tuple[int, float]] = [(-1, 0.0)] * len(plan.systems)
         self.task: Task | None = None
         self.view: FrozenView | None = None
+        self.spent_view: FrozenView | None = None  # merged: its arrays are reused by the next dispatch
         self.outcome: _Outcome | None = None
         self.dispatch_tick = -1
         self.dispatch_ns = 0
@@ -923,7 +925,11 @@ class Scheduler:
         rt.last_time = _next_due(g.spec.interval, rt.last_time, self.elapsed, rt.last_tick < 0)
         rt.last_tick = tick
         world = self.world
-        view = FrozenView(world, g.components, g.written_components if g.spec.allow_writes else frozenset())
+        # the previous view's run has merged: its arrays take this copy (see FrozenView)
+        view = FrozenView(
+            world, g.components, g.written_components if g.spec.allow_writes else frozenset(), rt.spent_view
+        )
+        rt.spent_view = None
         resources: dict[type, Any] = {}
         for key in g.resources:
             value = world._resources.get(key)
@@ -979,7 +985,7 @@ class Scheduler:
             summary = self._group_summary(rt, rt.dispatch_tick, out, result, n_cmds, task=task, late=late)
             summaries.append(summary)
         rt.task = None
-        rt.view = None
+        rt.spent_view, rt.view = rt.view, None
         return result
 
     # -- summaries ----------------------------------------------------------------------------------------
