@@ -10,8 +10,9 @@ The cost is one memcpy of those columns per dispatch (about 1 ms for 1M float32 
 this class of machine), paid on the main thread. In exchange the async group sees exactly
 the world as of the start of the tick, which also makes its results deterministic. The copy
 goes into the arrays of the group's previous view when their shapes still match (its run
-has merged by then): copying into fresh memory costs its page faults on every dispatch,
-about 7 ms instead of 1.5 ms for those 1M rows, depending on what the allocator hands back.
+has merged by then): copying into fresh memory can cost its page faults on every dispatch,
+which measured 7 ms instead of 0.5 ms for those 1M rows in the async benchmark, depending on
+what the allocator happened to hand back.
 So an async system must not keep its batch arrays past its run; the next dispatch reuses them.
 
 Components an async group may write (``allow_writes=True``) arrive as writable copies; when
