@@ -13,7 +13,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-__all__ = ["is_finite_real", "is_int"]
+__all__ = ["fits_int64", "is_finite_real", "is_int"]
 
 
 def is_int(value: Any) -> TypeGuard[int]:
@@ -30,3 +30,8 @@ def is_finite_real(value: Any) -> TypeGuard[float]:
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float
         return False
+
+
+def fits_int64(value: int) -> bool:
+    """True when the int ``value`` fits numpy's int64 (entity ids and counts live there)."""
+    return -(2**63) <= value < 2**63

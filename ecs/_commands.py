@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import is_int
+from ._checks import fits_int64, is_int
 from ._entity import INDEX_BITS
 from ._errors import CommandError, DuplicateComponentError, FieldValueError, ResourceError
 
@@ -307,7 +307,7 @@ class CommandBuffer:
             self._check_token(target._buffer, target.entities, what)
             return [target if target.entities is None else target.entities.copy()]
         if is_int(target):
-            if not -(2**63) <= int(target) < 2**63:
+            if not fits_int64(int(target)):
                 raise CommandError(f"{what}: {int(target)} is not an entity id (out of the 64-bit range)")
             return [np.array([int(target)], dtype=np.int64)]
         try:

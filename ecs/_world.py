@@ -40,7 +40,7 @@ from typing import Any, Final, TypeVar, cast, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import is_int
+from ._checks import fits_int64, is_int
 from ._commands import (
     ADD,
     DESTROY,
@@ -88,8 +88,6 @@ __all__ = ["World", "WorldStats"]
 T = TypeVar("T")
 ARCHETYPE: Final = "archetype"
 _EMPTY_IDS: Final = np.zeros(0, dtype=np.int64)
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -103,7 +101,7 @@ class WorldStats:
 
 def _as_ids(target: Any) -> NDArray[np.int64]:
     if is_int(target):
-        if not _INT64_MIN <= int(target) <= _INT64_MAX:  # no entity has it; numpy could not hold it
+        if not fits_int64(int(target)):  # no entity has it; numpy could not hold it
             raise StaleEntityError(f"{int(target)} is not an entity id (out of the 64-bit range)", -1)
         return np.array([int(target)], dtype=np.int64)
     arr = np.asarray(target)
