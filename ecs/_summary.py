@@ -65,7 +65,7 @@ class SystemInfo:
 class GroupInfo:
     name: str
     mode: str  # "sync" | "async"
-    priority: int
+    priority: float
     order: int  # position in the run order
     systems: tuple[str, ...]
     reads: tuple[str, ...]

@@ -164,6 +164,29 @@ def test_dt_defaults_to_clock_time_and_time_is_a_resource() -> None:
     assert sched.tick_count == 3 and sched.elapsed == pytest.approx(0.75)
 
 
+def test_a_clock_that_steps_back_never_runs_game_time_backwards() -> None:
+    class Wobbly:
+        """A custom clock (say, wall time adjusted by NTP) that steps back once."""
+
+        def __init__(self) -> None:
+            self.times = iter([1_000_000_000, 1_500_000_000, 1_200_000_000, 1_700_000_000])
+            self.now = 0
+
+        def now_ns(self) -> int:
+            return self.now
+
+    clock = Wobbly()
+    b = ecs.SchedulerBuilder(make_world(), clock=clock)
+    b.add_group("g", [logging_system("s", [])])
+    dts = []
+    with b.build() as sched:
+        for t in clock.times:
+            clock.now = t
+            sched.tick()
+            dts.append(sched.world.resource(ecs.Time).dt)
+    assert dts == [0.0, 0.5, 0.0, 0.5]
+
+
 def test_queries_are_limited_to_declared_access() -> None:
     errors: list[str] = []
 

@@ -158,7 +158,7 @@ class SchedulerBuilder:
         systems: Iterable[System] = (),
         *,
         mode: Mode = Mode.SYNCHRONIZED,
-        priority: int = 0,
+        priority: float = 0,
         interval: Interval | None = None,
         error_policy: ErrorPolicy = ErrorPolicy.CONTINUE,
         retry_fallback: ErrorPolicy = ErrorPolicy.CONTINUE,

@@ -574,7 +574,8 @@ class Scheduler:
         observing = self._observing
         t0 = self._now()
         if dt is None:
-            dt = 0.0 if self._last_tick_ns is None else (t0 - self._last_tick_ns) / 1e9
+            # max(): a custom clock that steps back must not run game time backwards
+            dt = 0.0 if self._last_tick_ns is None else max(0, t0 - self._last_tick_ns) / 1e9
         self._last_tick_ns = t0
         tick = self.tick_count
         st = self._state

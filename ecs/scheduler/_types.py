@@ -116,7 +116,7 @@ class WorkGroup:
     name: str
     systems: tuple[System, ...]
     mode: Mode = Mode.SYNCHRONIZED
-    priority: int = 0
+    priority: float = 0
     interval: Interval | None = None
     error_policy: ErrorPolicy = ErrorPolicy.CONTINUE
     retry_fallback: ErrorPolicy = ErrorPolicy.CONTINUE
