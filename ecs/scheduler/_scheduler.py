@@ -499,7 +499,11 @@ class Scheduler:
 
     # -- driving --------------------------------------------------------------------------------------
     def tick(self, dt: float | None = None) -> dict[str, GroupResult]:
-        """Run one tick and return each group's result.
+        """Run one tick and return each group's result, by group name.
+
+        Every group has an entry, in the order the results were decided: async groups that
+        were not dispatched (interval, still running, dropped), the synchronized groups in
+        plan order, then the async groups that ran.
 
         ``dt`` is the game time this tick advances, in seconds; when omitted it is the clock
         time since the previous tick (0 on the first). A ``dt`` that is not a finite number
