@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import os
 import pstats
+import re
+import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +23,7 @@ import pytest
 from ecs.cli import main
 from ecs.cli._main import parse_address
 from ecs.cli._report import diff_rows, format_table
-from ecs.cli._run import UsageError, load_factory, parse_options
+from ecs.cli._run import UsageError, check_output_path, load_factory, parse_options
 from ecs.trace import MAX_LINE_BYTES, LiveStreamServer, TraceRecorder, group_stats, load_trace
 
 from . import _factories
@@ -184,13 +187,37 @@ def test_run_shows_the_traceback_of_a_failing_factory(capsys: pytest.CaptureFixt
         (["--dt", "-0.1"], "--dt must be"),
         (["--stream-wait", "-1"], "--stream-wait must be a finite number of seconds >= 0"),
         (["--out", "/nonexistent/run.trace.jsonl"], "--out /nonexistent/run.trace.jsonl: not a file in an existing"),
+        (["--out", "/tmp"], "--out /tmp: not a file in an existing directory"),
+        (["--chrome", "/nonexistent/x.json"], "--chrome /nonexistent/x.json: not a file in an existing directory"),
+        (["--chrome", "/tmp"], "--chrome /tmp: not a file in an existing directory"),
+        (["--cprofile", "/tmp"], "--cprofile /tmp: not a file in an existing directory"),
+        (
+            ["--profile", "cprofile", "--profile-out", "/nonexistent/p.prof"],
+            "--profile-out /nonexistent/p.prof: not a file in an existing directory",
+        ),
+        (["--chrome", "bad\0name.json"], "--chrome bad\0name.json: cannot write there"),
+        pytest.param(
+            ["--out", "/proc/x.jsonl"],
+            "--out /proc/x.jsonl: cannot write there",
+            marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc"),
+        ),
     ],
 )
 def test_run_rejects_bad_options_before_building_anything(
-    capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str
 ) -> None:
+    built: list[object] = []
+    monkeypatch.setattr(_factories, "create_scheduler", lambda **kw: built.append(kw))
     code, _, err = run_cli(capsys, "run", FACTORY, "--ticks", "1", *extra)
     assert code == 2 and message in err and "Traceback" not in err
+    assert built == []  # refused before the factory ran
+
+
+def test_checking_an_output_path_leaves_no_file_and_changes_none(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    old.write_text("kept")
+    assert check_output_path("--chrome", str(new)) is None and not new.exists()
+    assert check_output_path("--out", str(old)) is None and old.read_text() == "kept"
 
 
 def test_load_factory_and_parse_options() -> None:
@@ -492,6 +519,51 @@ def test_tail_errors(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         listener.close()
     assert code == 2 and "cannot follow" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["1", "--timeout", "-1"], "ecs-trace tail: --timeout must be a number of seconds > 0 and <= 86400, got -1.0"),
+        (["1", "--timeout", "0"], "--timeout must be .* got 0.0"),
+        (["1", "--timeout", "nan"], "--timeout must be .* got nan"),
+        (["1", "--timeout", "inf"], "--timeout must be .* got inf"),
+        (["1", "--timeout", "1e300"], "--timeout must be .* got 1e\\+300"),
+        (["1", "--ticks", "0"], "ecs-trace tail: --ticks must be >= 1, got 0"),
+        (["a..b:80"], "ecs-trace tail: cannot follow a..b:80: .*idna"),
+        (["x" * 300 + ":80"], "ecs-trace tail: cannot follow x+:80"),
+        (["1:99999"], "ecs-trace tail: port out of range"),
+    ],
+)
+def test_tail_refuses_unusable_input_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code, out, err = run_cli(capsys, "tail", *extra)
+    assert code == 2 and re.search(message, err) and "Traceback" not in err and out == ""
+
+
+def test_tail_reports_a_stream_that_turns_to_garbage_after_its_header(capsys: pytest.CaptureFixture[str]) -> None:
+    from ecs.trace import Encoder
+
+    sched = create_scheduler(with_async=False)
+    header = json.dumps(Encoder(sched.info).header()).encode() + b"\n"
+    sched.close()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):  # the client hangs up after the garbage run
+            conn.recv(4096)
+            conn.sendall(header + b"\x00\xffnot json\n" * 500)
+        listener.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    code, out, err = run_cli(capsys, "tail", f"127.0.0.1:{listener.getsockname()[1]}", "--timeout", "10")
+    t.join(10)
+    assert code == 1 and "Traceback" not in err
+    assert "ecs-trace tail: 127.0.0.1:" in err and "unreadable lines in a row" in err
+    assert out.startswith("following")
 
 
 def test_tail_reports_a_silent_stream_after_the_header(capsys: pytest.CaptureFixture[str]) -> None:

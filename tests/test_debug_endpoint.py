@@ -7,6 +7,9 @@ endpoint on 127.0.0.1, as a developer's curl would.
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import struct
 import sys
 import threading
 import time
@@ -286,3 +289,115 @@ def test_close_detaches_its_observers_and_stops_serving(game: Game) -> None:
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/", timeout=2)
     game.debug.close()  # idempotent
+
+
+# -- bad arguments and misbehaving clients --------------------------------------------------------------
+def request_threads() -> int:
+    """Threads socketserver started for connections (named after process_request_thread)."""
+    return sum(1 for t in threading.enumerate() if "process_request_thread" in t.name and t.is_alive())
+
+
+def http_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "ecs-debug-http" and t.is_alive()]
+
+
+def wait_for(pred: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def at_eof(sock: socket.socket) -> bool:
+    """True once the server closed ``sock`` (without consuming anything else)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((0, "0.0.0.0"), {}, ValueError, "refusing to listen on '0.0.0.0' for the debug endpoint"),
+        ((0, "::"), {}, ValueError, "refusing to listen on '::'"),
+        ((-1,), {}, ValueError, "port for the debug endpoint must be in 0..65535.* got -1"),
+        (("x",), {}, TypeError, "port for the debug endpoint must be an int.* got 'x'"),
+        ((0, None), {}, TypeError, "host for the debug endpoint must be a str"),
+        ((), {"publish_interval": float("nan")}, ValueError, "publish_interval .* got nan"),
+    ],
+)
+def test_debug_server_refuses_bad_arguments_before_starting_anything(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    sched = ecs.SchedulerBuilder(ecs.World()).build()
+    for make in (DebugServer, serve_debug) if not kwargs else (DebugServer,):
+        with pytest.raises(error, match=message):
+            make(sched, *args, **kwargs)
+    assert sched.observers == () and http_threads() == []
+    with pytest.raises(TypeError, match="scheduler must be an ecs.Scheduler"):
+        DebugServer(None)  # type: ignore[arg-type]
+    sched.close()
+
+
+def test_debug_server_binds_other_addresses_only_when_allowed() -> None:
+    sched = ecs.SchedulerBuilder(ecs.World()).build()
+    with DebugServer(sched, 0, "0.0.0.0", allow_remote=True) as debug:
+        assert debug.url.startswith("http://0.0.0.0:")
+    sched.close()
+
+
+def test_a_client_that_hangs_up_before_its_answer_is_logged_quietly(
+    game: Game, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ecs.debug")
+    conn = socket.create_connection((game.debug.host, game.debug.port))
+    conn.sendall(b"GET /debug/profile?ticks=2 HTTP/1.0\r\n\r\n")
+    wait_for(lambda: game.debug._observer.capture is not None)  # the request waits for ticks
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # a reset: the answer has nowhere to go
+    game.start()
+    wait_for(lambda: any("ended" in r.getMessage() for r in caplog.records if r.name == "ecs.debug"))
+    record = next(r for r in caplog.records if r.name == "ecs.debug" and "ended" in r.getMessage())
+    assert record.levelno == logging.DEBUG
+    assert "Traceback" not in capfd.readouterr().err
+    assert game.get("/debug/vars")[0] == 200  # and the endpoint serves on
+
+
+def test_idle_connections_time_out_and_free_their_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ecs.trace._debug.CONNECTION_TIMEOUT", 0.2)
+    sched = ecs.SchedulerBuilder(ecs.World()).build()
+    before = request_threads()
+    with serve_debug(sched) as debug:
+        idle = [socket.create_connection((debug.host, debug.port)) for _ in range(5)]
+        half = socket.create_connection((debug.host, debug.port))
+        half.sendall(b"GET /debug/vars HTTP/1.1\r\n")  # a request that never ends
+        wait_for(lambda: all(at_eof(s) for s in [*idle, half]))
+        wait_for(lambda: request_threads() == before)
+        for s in [*idle, half]:
+            s.close()
+    sched.close()
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecs.trace._debug import _Server
+
+    monkeypatch.setattr(_Server, "max_connections", 2)
+    sched = ecs.SchedulerBuilder(ecs.World()).build()
+    before = request_threads()
+    with serve_debug(sched) as debug:
+        held = [socket.create_connection((debug.host, debug.port)) for _ in range(6)]
+        wait_for(lambda: sum(at_eof(s) for s in held) == 4)
+        assert request_threads() - before <= 2
+        for s in held:
+            s.close()
+        wait_for(lambda: request_threads() == before)
+        assert game_vars_ok(debug.url)  # the slots are free again
+    sched.close()
+
+
+def game_vars_ok(url: str) -> bool:
+    with urllib.request.urlopen(url + "/debug/vars?wait=0", timeout=10) as resp:
+        return resp.status == 200

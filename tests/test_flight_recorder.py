@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import ecs
 from ecs.trace import FlightRecorder, load_trace
+from ecs.trace._schema import Encoder
 
 from ._factories import Heat, Pos
 
@@ -107,12 +109,14 @@ def test_closing_with_a_hitch_pending_writes_it_with_the_ticks_it_has(tmp_path: 
     assert ticks_of(path) == list(range(5, 25))
 
 
-def test_an_unwritable_directory_is_reported_and_the_game_goes_on(tmp_path: Path) -> None:
+def test_a_directory_that_goes_away_is_reported_and_the_game_goes_on(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the directory should be")
     rec = FlightRecorder(blocker, budget_ms=10, keep=5, after=1)
+    blocker.rmdir()
+    blocker.write_text("a file where the directory was")  # after the recorder checked it
     run(rec, 20, slow={10: 30})
     assert isinstance(rec.error, OSError) and rec.hitches == 1  # the hitch's file failed, quietly
+    assert rec.files == []  # only files actually written are listed
     with pytest.raises(OSError):
         rec.dump()  # asked for, so the failure is raised
     assert rec.dump(tmp_path / "elsewhere.trace.jsonl.gz") == tmp_path / "elsewhere.trace.jsonl.gz"
@@ -121,17 +125,75 @@ def test_an_unwritable_directory_is_reported_and_the_game_goes_on(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "names"),
+    ("kwargs", "error", "names"),
     [
-        ({"keep": 0}, "keep"),
-        ({"keep": 10, "after": 10}, "after"),
-        ({"after": -1}, "after"),
-        ({"budget_ms": 0}, "budget_ms"),
-        ({"max_files": 0}, "max_files"),
-        ({"prefix": "a/b"}, "prefix"),
-        ({"prefix": ""}, "prefix"),
+        ({"keep": 0}, ValueError, "keep"),
+        ({"keep": True, "after": 0}, TypeError, "keep .* got True"),
+        ({"keep": 10, "after": 10}, ValueError, "after"),
+        ({"after": -1}, ValueError, "after"),
+        ({"budget_ms": 0}, ValueError, "budget_ms"),
+        ({"budget_ms": float("inf")}, ValueError, "budget_ms must be a finite number > 0 or None, got inf"),
+        ({"budget_ms": float("nan")}, ValueError, "budget_ms .* got nan"),
+        ({"budget_ms": "5"}, TypeError, "budget_ms .* got '5'"),
+        ({"max_files": 0}, ValueError, "max_files"),
+        ({"max_files": 2.0}, TypeError, "max_files .* got 2.0"),
+        ({"prefix": "a/b"}, ValueError, "prefix"),
+        ({"prefix": ""}, ValueError, "prefix"),
+        ({"prefix": ".."}, ValueError, "prefix .* got '..'"),
+        ({"prefix": "a\0b"}, ValueError, r"prefix .* got 'a\\x00b'"),
+        ({"prefix": "p" * 300}, ValueError, "prefix .* at most 200 bytes"),
+        ({"prefix": 5}, TypeError, "prefix must be a str, got 5"),
     ],
 )
-def test_bad_settings_are_refused_naming_the_setting(kwargs: dict[str, object], names: str) -> None:
-    with pytest.raises(ValueError, match=names):
-        FlightRecorder(**kwargs)  # type: ignore[arg-type]
+def test_bad_settings_are_refused_naming_the_setting(
+    tmp_path: Path, kwargs: dict[str, object], error: type[Exception], names: str
+) -> None:
+    with pytest.raises(error, match=names):
+        FlightRecorder(tmp_path / "hitches", **kwargs)  # type: ignore[arg-type]
+    assert not (tmp_path / "hitches").exists()  # refused before the directory is made
+
+
+@pytest.mark.parametrize(
+    ("directory", "error", "message"),
+    [
+        (lambda p: p / "a-file", NotADirectoryError, "directory '.*a-file' exists and is not a directory"),
+        (lambda p: p / "a-file" / "below", OSError, "cannot use directory '.*below'"),
+        (lambda p: str(p / "nul\0dir"), ValueError, "directory .* NUL"),
+        (lambda p: None, TypeError, "directory must be a str path, got None"),
+        (lambda p: str(p).encode(), TypeError, "directory must be a str path"),
+    ],
+)
+def test_a_directory_that_cannot_hold_files_is_refused_when_built(
+    tmp_path: Path, directory: Any, error: type[Exception], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("in the way")
+    with pytest.raises(error, match=message):
+        FlightRecorder(directory(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_the_directory_is_created_when_the_recorder_is_built(tmp_path: Path) -> None:
+    FlightRecorder(tmp_path / "new" / "hitches")
+    assert (tmp_path / "new" / "hitches").is_dir()
+
+
+@pytest.mark.parametrize(("path", "error"), [("a\0b.jsonl", ValueError), (5, TypeError), (b"x.jsonl", TypeError)])
+def test_dump_refuses_a_path_that_is_not_one(tmp_path: Path, path: Any, error: type[Exception]) -> None:
+    rec = FlightRecorder(tmp_path, budget_ms=None, keep=5, after=1)
+    run(rec, 3, slow={})
+    with pytest.raises(error, match="path"):
+        rec.dump(path)
+    assert list(tmp_path.iterdir()) == [] and rec.files == []
+
+
+def test_a_failure_that_is_not_an_io_error_is_kept_and_no_file_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(ticks: int, dropped: int = 0) -> dict[str, Any]:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(Encoder, "end", staticmethod(broken))
+    rec = FlightRecorder(tmp_path, budget_ms=10, keep=5, after=1)
+    run(rec, 20, slow={10: 30})
+    assert isinstance(rec.error, RuntimeError) and rec.hitches == 1
+    assert rec.files == [] and list(tmp_path.iterdir()) == []  # no file, not even a partial one

@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ecs
 from ecs.trace import (
@@ -22,6 +25,7 @@ from ecs.trace import (
     TraceRecorder,
     load_trace,
 )
+from ecs.trace._net import check_port
 
 from ._factories import create_scheduler
 
@@ -458,3 +462,87 @@ def test_a_peer_that_only_sends_garbage_is_dropped_after_a_run_of_bad_lines() ->
     client.close()
     t.join(5)
     server.close()
+
+
+# -- bad arguments ------------------------------------------------------------------------------------------
+def stream_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("ecs-live-stream") and t.is_alive()]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"status_interval": float("inf")}, ValueError, "status_interval must be a number of seconds > 0.* got inf"),
+        ({"status_interval": 1e300}, ValueError, "status_interval .* got 1e\\+300"),
+        ({"status_interval": float("nan")}, ValueError, "status_interval .* got nan"),
+        ({"status_interval": "1"}, TypeError, "status_interval .* got '1'"),
+        ({"queue_size": "5"}, TypeError, "queue_size must be an int >= 1, got '5'"),
+        ({"queue_size": 2.5}, TypeError, "queue_size .* got 2.5"),
+        ({"client_queue": 0}, ValueError, "client_queue .* got 0"),
+        ({"max_clients": True}, TypeError, "max_clients .* got True"),
+        ({"port": -1}, ValueError, "port for the live stream must be in 0..65535.* got -1"),
+        ({"port": 70000}, ValueError, "port .* got 70000"),
+        ({"port": "7777"}, TypeError, "port .* must be an int .* got '7777'"),
+        ({"port": None}, TypeError, "port .* got None"),
+        ({"host": None}, TypeError, "host for the live stream must be a str"),
+    ],
+)
+def test_bad_server_arguments_are_refused_by_name_before_binding(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    before = stream_threads()
+    with pytest.raises(error, match=message):
+        LiveStreamServer(**kwargs)
+    assert stream_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("port", "kwargs", "error", "message"),
+    [
+        (1, {"timeout": -1}, ValueError, "timeout must be a number of seconds > 0.* got -1"),
+        (1, {"timeout": float("nan")}, ValueError, "timeout .* got nan"),
+        (1, {"timeout": float("inf")}, ValueError, "timeout .* got inf"),
+        (-1, {}, ValueError, "port for LiveStreamClient must be in 0..65535.* got -1"),
+        ("80", {}, TypeError, "port for LiveStreamClient must be an int.* got '80'"),
+        (1, {"max_line": 0}, ValueError, "max_line .* got 0"),
+        (1, {"max_garbage_run": "3"}, TypeError, "max_garbage_run .* got '3'"),
+    ],
+)
+def test_bad_client_arguments_are_refused_by_name_before_connecting(
+    port: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        LiveStreamClient("127.0.0.1", port, **kwargs)
+
+
+@given(
+    port=st.one_of(
+        st.integers(max_value=-1),
+        st.integers(min_value=65536),
+        st.floats(),
+        st.text(max_size=5),
+        st.none(),
+        st.booleans(),
+    )
+)
+def test_check_port_accepts_only_ints_in_range(port: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match=r"port for x must be .* got "):
+        check_port(port, "x")
+
+
+@given(port=st.integers(min_value=0, max_value=65535))
+def test_check_port_returns_plain_ints(port: int) -> None:
+    assert check_port(np.uint16(port), "x") == port and type(check_port(port, "x")) is int
+
+
+def test_a_failing_server_thread_keeps_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = LiveStreamServer(port=0, status_interval=0.01)
+
+    def broken(sel: Any) -> None:
+        raise RuntimeError("status bug")
+
+    monkeypatch.setattr(server, "_status", broken)
+    wait_for(lambda: server.error is not None)
+    assert isinstance(server.error, RuntimeError)
+    server.close()
+    assert stream_threads() == []

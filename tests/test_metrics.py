@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -535,3 +537,88 @@ def test_ecs_and_ecs_trace_import_without_the_telemetry_packages() -> None:
     assert "refused: MetricsObserver needs the OpenTelemetry SDK" in out.stdout
     assert "pip install ecs-scheduler[telemetry]" in out.stdout
     assert 'msg="still fine"' in out.stdout
+
+
+# -- bad arguments and misbehaving scrapers -------------------------------------------------------------
+def prometheus_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "ecs-prometheus-http" and t.is_alive()]
+
+
+def request_threads() -> int:
+    return sum(1 for t in threading.enumerate() if "process_request_thread" in t.name and t.is_alive())
+
+
+def wait_for(pred: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "error"),
+    [
+        ("1bad", ValueError),
+        ("a b", ValueError),
+        ("x" * 300, ValueError),
+        ("", ValueError),
+        ("é", ValueError),
+        (None, TypeError),
+        (5, TypeError),
+    ],
+)
+def test_a_bad_prefix_is_refused_by_name_and_leaves_no_server(prefix: Any, error: type[Exception]) -> None:
+    before = prometheus_threads()
+    with pytest.raises(error, match="prefix"):
+        prometheus_observer(port=0, prefix=prefix)
+    with pytest.raises(error, match="prefix"):
+        MetricsObserver(prefix=prefix)
+    assert prometheus_threads() == before
+
+
+@given(prefix=st.text(max_size=40))
+def test_every_prefix_is_either_refused_up_front_or_accepted_by_opentelemetry(prefix: str) -> None:
+    try:
+        MetricsObserver(MeterProvider(), prefix=prefix)
+    except ValueError as exc:
+        assert "prefix" in str(exc)
+
+
+def test_a_failure_after_the_server_started_closes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    monkeypatch.setattr("ecs.trace._prometheus.MetricsObserver", broken)
+    before = prometheus_threads()
+    with pytest.raises(RuntimeError, match="observer bug"):
+        prometheus_observer(port=0)
+    assert prometheus_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("port", "error"), [(-1, ValueError), (65536, ValueError), ("x", TypeError), (None, TypeError), (1.5, TypeError)]
+)
+def test_a_bad_port_is_refused_by_name(port: Any, error: type[Exception]) -> None:
+    for make in (serve_prometheus, prometheus_observer):
+        with pytest.raises(error, match=f"port for the Prometheus endpoint must be .* got {port!r}"):
+            make(port=port)
+    assert prometheus_threads() == []
+
+
+def test_idle_scrapers_time_out_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ecs.trace.prometheus")
+    monkeypatch.setattr("ecs.trace._prometheus._QuietHandler.timeout", 0.2)
+    before = request_threads()
+    with serve_prometheus() as endpoint:
+        idle = [socket.create_connection((endpoint.host, endpoint.port)) for _ in range(5)]
+        for s in idle:  # the server hangs up on each
+            s.settimeout(15)
+            assert s.recv(1) == b""
+            s.close()
+        wait_for(lambda: request_threads() == before)
+        assert "Traceback" not in capfd.readouterr().err
+        assert any(r.levelno == logging.DEBUG and "ended" in r.getMessage() for r in caplog.records)
+        with urllib.request.urlopen(endpoint.url, timeout=10) as resp:
+            assert resp.status == 200  # and it serves on

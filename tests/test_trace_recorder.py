@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -229,3 +231,72 @@ def test_ticks_encoded_in_batches_keep_their_order_with_marks() -> None:
     assert outputs[0] == outputs[1]
     marks = [i for i, ln in enumerate(outputs[1]) if ln["type"] == "mark"]
     assert [outputs[1][i - 1]["tick"] for i in marks] == [3, 20, 21]
+
+
+# -- bad input ----------------------------------------------------------------------------------------------
+def writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ecs-trace-writer" and t.is_alive()]
+
+
+class _NoWrite:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "error", "message"),
+    [
+        (lambda p: io.StringIO(), {}, TypeError, r"target .*StringIO.* takes text.*'wb'"),
+        (lambda p: open(p / "t.txt", "w"), {}, TypeError, r"target .*TextIOWrapper.* takes text"),  # noqa: SIM115
+        (lambda p: None, {}, TypeError, "target must be a path or a binary file object.*None"),
+        (lambda p: 1, {}, TypeError, "target must be a path or a binary file object.*got 1"),
+        (lambda p: _NoWrite(), {}, TypeError, "target must be a path or a binary file object"),
+        (lambda p: str(p / "x.jsonl").encode(), {}, TypeError, "bytes path"),
+        (lambda p: str(p / "a\0b.jsonl"), {}, ValueError, "target .* NUL"),
+        (lambda p: open(p / "ro.bin", "rb"), {}, ValueError, "target .* not open for writing"),  # noqa: SIM115
+        (lambda p: p / "x.jsonl.gz", {"compresslevel": 99}, ValueError, "compresslevel must be an int in 0..9, got 99"),
+        (lambda p: p / "x.jsonl.gz", {"compresslevel": "6"}, TypeError, "compresslevel .* got '6'"),
+        (lambda p: p / "x.jsonl", {"flush_every": 0}, ValueError, "flush_every must be an int >= 1, got 0"),
+        (lambda p: p / "x.jsonl", {"flush_every": "5"}, TypeError, "flush_every .* got '5'"),
+        (lambda p: p / "x.jsonl", {"encode_every": True}, TypeError, "encode_every .* got True"),
+        (lambda p: p / "x.jsonl", {"encode_every": -1}, ValueError, "encode_every .* got -1"),
+    ],
+)
+def test_bad_targets_and_options_are_refused_before_anything_is_opened(
+    tmp_path: Path, target: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    (tmp_path / "ro.bin").write_bytes(b"")
+    obj = target(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(error, match=message):
+        TraceRecorder(obj, **kwargs)
+    if hasattr(obj, "close"):
+        obj.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no file created
+    assert writer_threads() == []
+
+
+def test_a_closed_file_target_is_refused(tmp_path: Path) -> None:
+    with open(tmp_path / "c.bin", "wb") as f:
+        pass
+    with pytest.raises(ValueError, match="target .* is closed"):
+        TraceRecorder(f)
+
+
+class _Exploding(io.RawIOBase):
+    """A binary target whose write fails with something other than an I/O error."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise RuntimeError("the target broke")
+
+
+def test_any_writer_failure_is_kept_in_error_and_close_returns() -> None:
+    sched = create_scheduler(seed=1)
+    recorder = TraceRecorder(_Exploding())
+    sched.add_observer(recorder)
+    with sched:
+        sched.run(40, 1 / 60)
+    assert isinstance(recorder.error, RuntimeError) and "the target broke" in str(recorder.error)
+    assert recorder.closed and writer_threads() == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -175,7 +176,15 @@ def _tick_line(ev: dict[str, Any], names: list[str]) -> str | None:
 
 def _cmd_tail(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from ..trace import LiveStreamClient
+    from ..trace._stream import MAX_INTERVAL
 
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_INTERVAL):
+        limit = f"{MAX_INTERVAL:g}"
+        print(f"ecs-trace tail: --timeout must be a number of seconds > 0 and <= {limit}, got {args.timeout}", file=err)
+        return UNUSABLE
+    if args.ticks is not None and args.ticks < 1:
+        print(f"ecs-trace tail: --ticks must be >= 1, got {args.ticks}", file=err)
+        return UNUSABLE
     try:
         host, port = parse_address(args.address)
     except ValueError as exc:
@@ -183,7 +192,7 @@ def _cmd_tail(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return UNUSABLE
     try:
         client = LiveStreamClient(host, port, timeout=args.timeout, client_name="ecs-trace tail")
-    except (EcsError, OSError) as exc:
+    except (EcsError, OSError, ValueError) as exc:  # ValueError: a host name idna cannot encode ("a..b")
         print(f"ecs-trace tail: cannot follow {host}:{port}: {exc}", file=err)
         return UNUSABLE
     names = [str(g.get("name", "?")) if isinstance(g, dict) else "?" for g in client.header["groups"]]
@@ -217,6 +226,9 @@ def _cmd_tail(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return PROBLEM
     except OSError as exc:
         print(f"ecs-trace tail: connection lost: {exc}", file=err)
+        return PROBLEM
+    except EcsError as exc:  # the stream went bad after its header (a run of garbage lines)
+        print(f"ecs-trace tail: {exc}", file=err)
         return PROBLEM
     if client.rejected or client.oversized:
         print(f"({client.rejected} malformed and {client.oversized} oversized lines were skipped)", file=err)

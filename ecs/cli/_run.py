@@ -26,7 +26,7 @@ from ..scheduler import Scheduler
 from ..trace import LiveStreamServer, TraceRecorder, export_chrome, load_trace
 from . import _report
 
-__all__ = ["UsageError", "load_factory", "parse_options", "run_command"]
+__all__ = ["UsageError", "check_output_path", "load_factory", "parse_options", "run_command"]
 
 DEFAULT_FACTORY = "create_scheduler"
 
@@ -180,6 +180,43 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
     return None
 
 
+def check_output_path(option: str, path: str) -> str | None:
+    """What stops ``path`` (given as ``option``) from being written, or None when it can be.
+
+    Checked before the factory runs, so that a typo costs nothing: the parent directory must
+    exist, the path must not be a directory, and the file must open for writing. The check
+    opens it for appending (which changes nothing in an existing file) and removes it again if
+    the check created it.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(parent):
+        return f"{option} {path}: not a file in an existing directory"
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        return f"{option} {path}: cannot write there: {getattr(exc, 'strerror', None) or exc}"
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return None
+
+
+def _check_outputs(args: argparse.Namespace, profile: _Profile) -> str | None:
+    """The first output option that cannot be written (see :func:`check_output_path`)."""
+    paths = [("--out", args.out), ("--chrome", args.chrome)]
+    if profile.kind is not None:
+        option = "--cprofile" if args.cprofile else "--profile-out"
+        paths.append((option, profile.path))
+    for option, path in paths:
+        if path is not None:
+            problem = check_output_path(option, path)
+            if problem is not None:
+                return problem
+    return None
+
+
 def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from ._main import PROBLEM, UNUSABLE, parse_address
 
@@ -198,11 +235,10 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if problem is not None:
         print(f"ecs-trace run: {problem}", file=err)
         return UNUSABLE
-    if args.out is not None:
-        parent = os.path.dirname(os.path.abspath(args.out))
-        if os.path.isdir(args.out) or not os.path.isdir(parent):
-            print(f"ecs-trace run: --out {args.out}: not a file in an existing directory", file=err)
-            return UNUSABLE
+    problem = _check_outputs(args, profile)
+    if problem is not None:
+        print(f"ecs-trace run: {problem}", file=err)
+        return UNUSABLE
     try:
         sched = factory(seed=args.seed, **options)
     except Exception:  # noqa: BLE001 - the user's factory failed: show them its traceback
@@ -245,13 +281,21 @@ def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             t0 = time.perf_counter()
             profile.start()
             ran, failure = _run_ticks(sched, args.ticks, args.dt, err)
-            written = profile.stop()
+            try:
+                written = profile.stop()
+            except OSError as exc:  # checked up front, but the disk may have filled up since
+                print(f"ecs-trace run: cannot write the profile {profile.path}: {exc}", file=err)
+                written, failure = None, failure or "the profile could not be written"
             seconds = time.perf_counter() - t0
         finally:
             sched.close()
-        with open(path, "rb") as f:
-            data = load_trace(f)
-        chrome = export_chrome(path, args.chrome) if args.chrome else None
+        try:
+            with open(path, "rb") as f:
+                data = load_trace(f)
+            chrome = export_chrome(path, args.chrome) if args.chrome else None
+        except (EcsError, OSError, ValueError) as exc:
+            print(f"ecs-trace run: the run finished but its output could not be written or read: {exc}", file=err)
+            return PROBLEM
         if args.json:
             run_info = {
                 "target": args.target,

@@ -48,9 +48,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from .._checks import is_finite_real
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._metrics import MetricsObserver, require_telemetry
-from ._net import check_bind_host, http_url, serve_in_thread, stop_serving
+from ._net import (
+    CONNECTION_TIMEOUT,
+    BoundedThreadingServer,
+    check_bind_host,
+    check_port,
+    http_url,
+    serve_in_thread,
+    stop_serving,
+)
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -322,12 +331,40 @@ _INDEX: Final = """ecs debug endpoint
 """
 
 
-class DebugServer:
-    """A running debug endpoint (see the module docstring); made by :func:`serve_debug`."""
+class _Server(BoundedThreadingServer, ThreadingHTTPServer):
+    """Bounded connections, quiet disconnects (see :class:`~ecs.trace._net.BoundedThreadingServer`)."""
 
-    def __init__(self, scheduler: Scheduler, port: int, host: str, *, publish_interval: float = 1.0) -> None:
+    logger = log
+
+
+class DebugServer:
+    """A running debug endpoint (see the module docstring); usually made by :func:`serve_debug`.
+
+    Binds ``host:port`` (0 picks a free port) when built. Like :func:`serve_debug` it refuses
+    an address other than loopback unless ``allow_remote`` is true, and a ``port`` outside
+    0..65535 or a non-finite ``publish_interval`` with a TypeError/ValueError naming it,
+    before anything is started or attached.
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        allow_remote: bool = False,
+        publish_interval: float = 1.0,
+    ) -> None:
+        if not callable(getattr(scheduler, "add_observer", None)):
+            raise TypeError(f"DebugServer: scheduler must be an ecs.Scheduler, got {scheduler!r}")
+        check_bind_host(host, allow_remote, "the debug endpoint")
+        port = check_port(port, "the debug endpoint")
+        if not (is_finite_real(publish_interval) and publish_interval > 0):
+            raise ValueError(
+                f"DebugServer: publish_interval must be a finite number of seconds > 0, got {publish_interval!r}"
+            )
         self.scheduler = scheduler
-        self._observer = _DebugObserver(scheduler, publish_interval)
+        self._observer = _DebugObserver(scheduler, float(publish_interval))
         self._registry: Any = None
         self._metrics: MetricsObserver | None = None
         self._meter_provider: Any = None
@@ -336,14 +373,27 @@ class DebugServer:
             self._registry, self._meter_provider, self._metrics = self._setup_metrics()
         except ImportError as exc:
             self._metrics_error = str(exc)
-        server = ThreadingHTTPServer((host, port), self._handler_class())
-        server.daemon_threads = True
+        try:
+            server = _Server((host, port), self._handler_class())
+        except BaseException:
+            if self._meter_provider is not None:
+                self._meter_provider.shutdown()
+            raise
         self._server = server
         self.host: str = server.server_address[0]  # type: ignore[assignment]
         self.port: int = server.server_address[1]
-        scheduler.add_observer(self._observer)
-        if self._metrics is not None:
-            scheduler.add_observer(self._metrics)
+        try:
+            scheduler.add_observer(self._observer)
+            if self._metrics is not None:
+                scheduler.add_observer(self._metrics)
+        except BaseException:  # e.g. a closed scheduler: leave no port bound behind
+            server.server_close()
+            for obs in (self._observer, self._metrics):
+                if obs is not None and obs in scheduler.observers:
+                    scheduler.remove_observer(obs)
+            if self._meter_provider is not None:
+                self._meter_provider.shutdown()
+            raise
         self._thread = serve_in_thread(server, "ecs-debug-http")
         self.closed = False
 
@@ -440,6 +490,7 @@ class DebugServer:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "ecs-debug/1"
+            timeout = CONNECTION_TIMEOUT  # an idle or stalled client frees its thread
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
@@ -478,6 +529,9 @@ def serve_debug(
     ``telemetry`` extra is installed, a :class:`~ecs.trace.MetricsObserver` feeding
     ``/metrics``; without it ``/metrics`` answers 501 with ``pip install
     ecs-scheduler[telemetry]``). Call it, and ``close()``, from the thread that ticks.
+
+    Connections time out after :data:`~ecs.trace._net.CONNECTION_TIMEOUT` seconds of silence
+    and at most :data:`~ecs.trace._net.MAX_CONNECTIONS` are served at once; clients that hang
+    up early are logged at DEBUG on the ``ecs.debug`` logger, not printed.
     """
-    check_bind_host(host, allow_remote, "the debug endpoint")
-    return DebugServer(scheduler, port, host)
+    return DebugServer(scheduler, port, host, allow_remote=allow_remote)

@@ -16,17 +16,52 @@ to the hitch, the hitch, and what followed. The files are ordinary traces; ``ecs
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
+import logging
+import numbers
 import os
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from .._checks import is_finite_real, is_int
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._schema import Encoder, line_encoder
 
 __all__ = ["FlightRecorder"]
+
+_log = logging.getLogger("ecs.trace.flight")
+#: Longest ``prefix``, in UTF-8 bytes: with the tick and suffix a file name stays under 255.
+_MAX_PREFIX: Final = 200
+
+
+def _check_count(name: str, value: Any, low: int) -> int:
+    if not is_int(value):
+        raise TypeError(f"FlightRecorder: {name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"FlightRecorder: {name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _ready_directory(directory: Any) -> Path:
+    """``directory`` as a Path, created if missing; a TypeError/ValueError/OSError naming it."""
+    if not isinstance(directory, str | os.PathLike) or isinstance(os.fspath(directory), bytes):
+        raise TypeError(f"FlightRecorder: directory must be a str path, got {directory!r}")
+    path = Path(directory)
+    if "\0" in str(path):
+        raise ValueError(f"FlightRecorder: directory {str(path)!r} contains a NUL character")
+    if path.exists() and not path.is_dir():
+        message = f"FlightRecorder: directory {str(path)!r} exists and is not a directory"
+        raise NotADirectoryError(errno.ENOTDIR, message)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # OSError(errno, ...) keeps the subclass: FileExistsError, PermissionError...
+        raise OSError(exc.errno, f"FlightRecorder: cannot use directory {str(path)!r}: {exc.strerror}") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"FlightRecorder: directory {str(path)!r} is not writable")
+    return path
 
 
 class FlightRecorder(SchedulerObserver):
@@ -47,6 +82,13 @@ class FlightRecorder(SchedulerObserver):
     Systems are timed as :class:`~ecs.SystemSampling` says; a group that is usually cheap is
     timed on one tick in 16, so its hitch may show without per-system detail unless you set
     ``SystemSampling(every=1)``.
+
+    Settings are checked when the recorder is built: ``directory`` is created then (an
+    ``OSError`` naming it if it cannot be, e.g. a file is in the way), and a ``prefix`` that
+    is not a plain file-name part, a ``budget_ms`` that is not a finite number > 0, and counts
+    out of range raise a TypeError/ValueError naming them. A file that fails later (the disk
+    filled up, the directory was removed) is left out of :attr:`files` and its error kept in
+    :attr:`error`.
     """
 
     def __init__(
@@ -60,17 +102,32 @@ class FlightRecorder(SchedulerObserver):
         max_files: int = 20,
         compress: bool = True,
     ) -> None:
-        if not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"FlightRecorder: keep must be an int >= 1, got {keep!r}")
-        if not isinstance(after, int) or not 0 <= after < keep:
+        keep = _check_count("keep", keep, 1)
+        if not is_int(after) or not 0 <= after < keep:
             raise ValueError(f"FlightRecorder: after must be an int in [0, keep), got {after!r} (keep={keep})")
-        if budget_ms is not None and not budget_ms > 0:
-            raise ValueError(f"FlightRecorder: budget_ms must be > 0 or None, got {budget_ms!r}")
-        if not isinstance(max_files, int) or max_files < 1:
-            raise ValueError(f"FlightRecorder: max_files must be an int >= 1, got {max_files!r}")
-        if not prefix or os.sep in prefix or (os.altsep and os.altsep in prefix):
-            raise ValueError(f"FlightRecorder: prefix must be a plain file name part, got {prefix!r}")
-        self.directory = Path(directory)
+        after = int(after)
+        budget: Any = budget_ms  # checked as the Any it may really be
+        if budget is not None:
+            if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
+                raise TypeError(f"FlightRecorder: budget_ms must be a finite number > 0 or None, got {budget!r}")
+            if not (is_finite_real(budget) and budget > 0):
+                raise ValueError(f"FlightRecorder: budget_ms must be a finite number > 0 or None, got {budget!r}")
+        max_files = _check_count("max_files", max_files, 1)
+        if not isinstance(prefix, str):
+            raise TypeError(f"FlightRecorder: prefix must be a str, got {prefix!r}")
+        if (
+            not prefix
+            or prefix in (".", "..")
+            or "\0" in prefix
+            or os.sep in prefix
+            or (os.altsep and os.altsep in prefix)
+            or len(prefix.encode("utf-8", "surrogatepass")) > _MAX_PREFIX
+        ):
+            raise ValueError(
+                f"FlightRecorder: prefix must be a plain file name part (no separators or NUL, "
+                f"at most {_MAX_PREFIX} bytes), got {prefix!r}"
+            )
+        self.directory = _ready_directory(directory)
         self.budget_ms = budget_ms
         self.keep = keep
         self.after = after
@@ -79,12 +136,13 @@ class FlightRecorder(SchedulerObserver):
         self.compress = compress
         #: ticks over budget seen so far
         self.hitches = 0
-        #: files written (or being written) so far, in order
+        #: files written so far, in the order they were started (one that failed is not listed)
         self.files: list[Path] = []
         #: files not written because ``max_files`` was reached
         self.skipped = 0
-        #: the I/O error that stopped a file, if any (the game is never interrupted)
+        #: the error that stopped a file, if any (the game is never interrupted)
         self.error: BaseException | None = None
+        self._reserved: set[Path] = set()  # names handed out, written or not: never reused
         self._budget_ns = None if budget_ms is None else int(budget_ms * 1_000_000)
         # TickSummary objects, and marks as (tick, name, t_ns, data) tuples, in order
         self._ring: deque[Any] = deque(maxlen=keep)
@@ -93,6 +151,7 @@ class FlightRecorder(SchedulerObserver):
         self._hitch_tick = -1
         self._hitch_files = 0
         self._writers: list[threading.Thread] = []
+        self._last_writer: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -134,9 +193,15 @@ class FlightRecorder(SchedulerObserver):
 
         Returns the path, or None when there is nothing to write yet (no tick seen). Blocks
         until the file is written; raises the ``OSError`` if it could not be. A ``path`` of
-        your own is gzip-compressed when its name ends in ``.gz``. Not counted against
+        your own is gzip-compressed when its name ends in ``.gz``; one that is not a ``str``
+        path, or holds a NUL, is refused with a TypeError/ValueError. Not counted against
         ``max_files``.
         """
+        if path is not None:
+            if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+                raise TypeError(f"FlightRecorder.dump: path must be a str path or None, got {path!r}")
+            if "\0" in os.fspath(path):
+                raise ValueError(f"FlightRecorder.dump: path {os.fspath(path)!r} contains a NUL character")
         if self._encoder is None or not self._ring:
             return None
         items = list(self._ring)
@@ -149,8 +214,7 @@ class FlightRecorder(SchedulerObserver):
         error = self._write(items, target, {"reason": "dump", "tick": last}, compress)
         if error is not None:
             raise error
-        if path is not None:
-            self.files.append(target)
+        self.files.append(target)
         return target
 
     def wait(self, timeout: float = 30.0) -> None:
@@ -172,8 +236,12 @@ class FlightRecorder(SchedulerObserver):
         path = self._new_path(tick, self.prefix)
         info = {"reason": "hitch", "tick": tick, "budget_ms": self.budget_ms}
         thread = threading.Thread(
-            target=self._write_in_background, args=(items, path, info), name="ecs-flight-writer", daemon=True
+            target=self._write_in_background,
+            args=(items, path, info, self._last_writer),
+            name="ecs-flight-writer",
+            daemon=True,
         )
+        self._last_writer = thread
         with self._lock:
             self._writers.append(thread)
         thread.start()
@@ -182,18 +250,24 @@ class FlightRecorder(SchedulerObserver):
         suffix = ".trace.jsonl.gz" if self.compress else ".trace.jsonl"
         path = self.directory / f"{stem}-{tick:08d}{suffix}"
         n = 1
-        while path.exists() or path in self.files:  # a second dump at the same tick
+        while path.exists() or path in self._reserved:  # a second dump at the same tick
             path = self.directory / f"{stem}-{tick:08d}-{n}{suffix}"
             n += 1
-        self.files.append(path)
+        self._reserved.add(path)
         return path
 
-    def _write_in_background(self, items: list[Any], path: Path, flight: dict[str, Any]) -> None:
+    def _write_in_background(
+        self, items: list[Any], path: Path, flight: dict[str, Any], before: threading.Thread | None
+    ) -> None:
         error = self._write(items, path, flight, self.compress)
+        if before is not None:
+            before.join()  # list files in the order their hitches happened
         if error is not None:
             self.error = error
+        else:
+            self.files.append(path)
 
-    def _write(self, items: list[Any], path: Path, flight: dict[str, Any], compress: bool) -> OSError | None:
+    def _write(self, items: list[Any], path: Path, flight: dict[str, Any], compress: bool) -> Exception | None:
         """Encode ``items`` into a whole trace file at ``path``; the error, if it failed."""
         encoder = self._encoder
         assert encoder is not None
@@ -211,8 +285,10 @@ class FlightRecorder(SchedulerObserver):
                 if out is not raw:
                     out.close()
             tmp.replace(path)  # a file that exists is whole
-        except OSError as exc:
-            with contextlib.suppress(OSError):  # no half-written file left behind
+        except Exception as exc:  # noqa: BLE001 - OSError: disk full, directory gone; else a bug, logged
+            if not isinstance(exc, OSError):
+                _log.error("FlightRecorder could not write %s", path, exc_info=True)
+            with contextlib.suppress(OSError, ValueError):  # no half-written file left behind
                 tmp.unlink(missing_ok=True)
             return exc
         return None

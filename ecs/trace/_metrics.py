@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import threading
 import time
 from collections.abc import Hashable, Iterable, Mapping
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
     from opentelemetry.trace import Tracer, TracerProvider
 
-__all__ = ["TELEMETRY_HINT", "MetricsObserver", "otlp_observer", "require_telemetry"]
+__all__ = ["TELEMETRY_HINT", "MetricsObserver", "check_prefix", "otlp_observer", "require_telemetry"]
 
 _log = logging.getLogger("ecs.trace.metrics")
 
@@ -114,6 +115,30 @@ _SKIPPED_EMPTY: Final = GroupResult.SKIPPED_EMPTY
 _SKIPPED_INTERVAL: Final = GroupResult.SKIPPED_INTERVAL
 _STILL_RUNNING: Final = GroupResult.STILL_RUNNING
 _DROPPED: Final = GroupResult.DROPPED
+
+
+#: OpenTelemetry's rule for instrument names: an ASCII letter, then letters, digits, ``_.-/``.
+_INSTRUMENT_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]*")
+#: Instrument names are at most this long ...
+_MAX_INSTRUMENT_NAME: Final = 255
+#: ... and the longest name the observer appends to its prefix is this one.
+_LONGEST_SUFFIX: Final = ".group.still_running"
+
+
+def check_prefix(prefix: object) -> None:
+    """Refuse a metric-name ``prefix`` OpenTelemetry would reject, with a ValueError naming it.
+
+    The SDK itself raises a bare ``Exception`` from deep inside ``create_histogram``; checking
+    first lets callers refuse before they start anything (a server, a provider).
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str such as 'ecs', got {prefix!r}")
+    limit = _MAX_INSTRUMENT_NAME - len(_LONGEST_SUFFIX)
+    if not _INSTRUMENT_NAME.fullmatch(prefix) or len(prefix) > limit:
+        raise ValueError(
+            f"prefix must start with an ASCII letter, hold only letters, digits and _.-/ and be at most "
+            f"{limit} characters (OpenTelemetry instrument names), got {prefix!r}"
+        )
 
 
 def require_telemetry(what: str) -> None:
@@ -185,6 +210,7 @@ class MetricsObserver(SchedulerObserver):
         require_telemetry("MetricsObserver")
         from opentelemetry import metrics, trace
 
+        check_prefix(prefix)
         if not isinstance(span_every, int) or isinstance(span_every, bool) or span_every < 1:
             raise ValueError(f"span_every must be an int >= 1, got {span_every!r}")
         if meter_provider is not None and not callable(getattr(meter_provider, "get_meter", None)):

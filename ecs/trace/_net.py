@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import sys
 import threading
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["check_bind_host", "http_url", "serve_in_thread", "stop_serving"]
+from .._checks import is_int
+
+__all__ = [
+    "CONNECTION_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "BoundedThreadingServer",
+    "check_bind_host",
+    "check_port",
+    "http_url",
+    "serve_in_thread",
+    "stop_serving",
+]
+
+#: Seconds an HTTP connection may sit idle (or stall mid-request) before its thread gives up on it.
+CONNECTION_TIMEOUT: Final = 10.0
+#: Connections an HTTP endpoint serves at once; more are closed as soon as they are accepted.
+MAX_CONNECTIONS: Final = 32
 
 
 def check_bind_host(host: str, allow_remote: bool, what: str = "this endpoint") -> None:
@@ -16,6 +34,8 @@ def check_bind_host(host: str, allow_remote: bool, what: str = "this endpoint") 
     become reachable from the network because someone typed 0.0.0.0. A host *name* other
     than ``localhost`` may resolve to anything, so it needs ``allow_remote`` too.
     """
+    if not isinstance(host, str):
+        raise TypeError(f"host for {what} must be a str such as '127.0.0.1', got {host!r}")
     if allow_remote or host == "localhost":
         return
     try:
@@ -29,10 +49,69 @@ def check_bind_host(host: str, allow_remote: bool, what: str = "this endpoint") 
         )
 
 
+def check_port(port: Any, what: str = "this endpoint") -> int:
+    """``port`` as a plain int, or a TypeError/ValueError naming it (0..65535; 0 picks a free port).
+
+    Checked before anything binds: the socket layer's own errors ("Servname not supported",
+    a bare TypeError) do not say which argument was wrong.
+    """
+    if not is_int(port):
+        raise TypeError(f"port for {what} must be an int in 0..65535 (0 picks a free port), got {port!r}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port for {what} must be in 0..65535 (0 picks a free port), got {port!r}")
+    return int(port)
+
+
 def http_url(host: str, port: int, path: str = "") -> str:
     """``http://host:port/path``, with IPv6 hosts in brackets."""
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}{path}"
+
+
+class BoundedThreadingServer:
+    """Mixin for a ``socketserver.ThreadingMixIn`` server that misbehaving clients cannot swamp.
+
+    Put it first in the bases (``class S(BoundedThreadingServer, ThreadingHTTPServer)``) and
+    give the handler a ``timeout`` (:data:`CONNECTION_TIMEOUT`) so that an idle connection
+    ends. At most ``max_connections`` requests are served at once; further connections are
+    closed on accept, so threads stay bounded however many sockets a client opens. Errors a
+    handler raises (a client that hung up before its answer, a timeout) go to ``logger`` at
+    DEBUG instead of socketserver's traceback on the game's stderr; anything else is logged
+    as an error on the same logger.
+    """
+
+    max_connections: int = MAX_CONNECTIONS
+    logger: logging.Logger = logging.getLogger("ecs.trace")
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.logger.debug("refused %s: %d connections are being served", client_address, self.max_connections)
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+            return
+        try:
+            super().process_request(request, client_address)  # type: ignore[misc]
+        except BaseException:
+            self._slots.release()  # the thread did not start: its slot is free again
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[misc]
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Called from inside the except block that caught the handler's exception.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # reset, broken pipe, timeout: the client's doing
+            self.logger.debug("connection from %s ended: %r", client_address, exc)
+        else:
+            self.logger.error("request from %s failed", client_address, exc_info=True)
 
 
 def serve_in_thread(server: Any, name: str) -> threading.Thread:

@@ -21,14 +21,23 @@ The server binds 127.0.0.1 unless told otherwise: exposing it on another address
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ._metrics import MetricsObserver, require_telemetry
-from ._net import check_bind_host, http_url, serve_in_thread, stop_serving
+from ._metrics import MetricsObserver, check_prefix, require_telemetry
+from ._net import (
+    CONNECTION_TIMEOUT,
+    BoundedThreadingServer,
+    check_bind_host,
+    check_port,
+    http_url,
+    serve_in_thread,
+    stop_serving,
+)
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -36,8 +45,13 @@ if TYPE_CHECKING:
 __all__ = ["PrometheusEndpoint", "check_bind_host", "prometheus_observer", "serve_prometheus"]
 
 
+_log = logging.getLogger("ecs.trace.prometheus")
+
+
 class _QuietHandler(WSGIRequestHandler):
     """Serves scrapes without printing a line per request to stderr."""
+
+    timeout = CONNECTION_TIMEOUT  # an idle or stalled scraper frees its thread
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -46,8 +60,8 @@ class _QuietHandler(WSGIRequestHandler):
 def _server_class(host: str) -> type[WSGIServer]:
     from prometheus_client.exposition import ThreadingWSGIServer
 
-    class Server(ThreadingWSGIServer):
-        daemon_threads = True
+    class Server(BoundedThreadingServer, ThreadingWSGIServer):
+        logger = _log
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     return Server
@@ -105,9 +119,14 @@ def serve_prometheus(
     ``prometheus_client.REGISTRY`` to serve the process-wide one (with its process and
     garbage-collector metrics) instead. The returned endpoint's ``reader`` is an
     OpenTelemetry ``PrometheusMetricReader`` registered in that registry.
+
+    A ``port`` outside 0..65535 is refused with a TypeError/ValueError naming it. Connections
+    time out after :data:`~ecs.trace._net.CONNECTION_TIMEOUT` seconds of silence and at most
+    :data:`~ecs.trace._net.MAX_CONNECTIONS` are served at once.
     """
     require_telemetry("serve_prometheus")
     check_bind_host(host, allow_remote, "the Prometheus endpoint")
+    port = check_port(port, "the Prometheus endpoint")
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, make_wsgi_app
 
@@ -128,20 +147,33 @@ def prometheus_observer(
     """A :class:`MetricsObserver` wired to a new ``/metrics`` endpoint: ``(observer, endpoint)``.
 
     The observer owns a ``MeterProvider`` whose only reader is the endpoint's; closing the
-    endpoint shuts that provider down too.
+    endpoint shuts that provider down too. Arguments are checked before the server starts
+    (a ``prefix`` must be a valid OpenTelemetry instrument-name start, see
+    :class:`MetricsObserver`), and if building the observer fails anyway the server is closed
+    again: a failed call leaves no port bound.
     """
     require_telemetry("prometheus_observer")
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
 
+    check_prefix(prefix)
+    if not isinstance(service_name, str):
+        raise TypeError(f"prometheus_observer: service_name must be a str, got {service_name!r}")
     endpoint = serve_prometheus(port, host, allow_remote=allow_remote)
-    provider = MeterProvider(
-        metric_readers=[endpoint.reader],
-        resource=Resource.create({"service.name": service_name}),
-        shutdown_on_exit=False,
-    )
-    observer = MetricsObserver(provider, prefix=prefix)
-    observer._own(provider)
+    provider: Any = None
+    try:
+        provider = MeterProvider(
+            metric_readers=[endpoint.reader],
+            resource=Resource.create({"service.name": service_name}),
+            shutdown_on_exit=False,
+        )
+        observer = MetricsObserver(provider, prefix=prefix)
+        observer._own(provider)
+    except BaseException:
+        if provider is not None:
+            provider.shutdown()
+        endpoint.close()
+        raise
 
     def stop_observer() -> None:
         observer.shutdown()

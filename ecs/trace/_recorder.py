@@ -22,17 +22,22 @@ larger than ``flush_every``), so a crash leaves a readable prefix about that far
 from __future__ import annotations
 
 import gzip
+import io
+import logging
 import os
 import threading
 import zlib
 from collections import deque
 from typing import IO, Any, cast
 
+from .._checks import is_int
 from .._errors import EcsError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._schema import Encoder, line_encoder
 
 __all__ = ["TraceRecorder"]
+
+_log = logging.getLogger("ecs.trace.recorder")
 
 
 class _Writer:
@@ -54,6 +59,8 @@ class _Writer:
         self._thread.start()
 
     def put(self, data: bytes, lines: int = 1) -> None:
+        if self.error is not None:
+            return  # recording stopped: keep no lines nobody will write
         self._pending.append(data)
         self._lines_since_flush += lines
         if self._lines_since_flush >= self._flush_every:
@@ -68,7 +75,11 @@ class _Writer:
             self._flush_requested = True
             self._cond.notify()
             if wait:
-                self._cond.wait_for(lambda: self._idle and not self._pending and not self._flush_requested, 30)
+                self._cond.wait_for(self._drained, 30)
+
+    def _drained(self) -> bool:
+        # A writer that failed (or is gone) never drains: stop waiting for it.
+        return self.error is not None or (self._idle and not self._pending and not self._flush_requested)
 
     def close(self) -> None:
         with self._cond:
@@ -97,9 +108,14 @@ class _Writer:
                         out.flush()
                     if self._raw is not self._out:
                         self._raw.flush()
-            except (OSError, ValueError) as exc:  # disk full, closed stream: stop recording, keep the game
-                self.error = exc
-                stopping = True
+            except Exception as exc:  # noqa: BLE001 - disk full, closed stream, a bad target: stop, keep the game
+                _log.debug("trace writer stopped", exc_info=True)
+                with self._cond:
+                    self.error = exc
+                    self._pending.clear()
+                    self._idle = True
+                    self._cond.notify_all()
+                return
             with self._cond:
                 self._idle = True
                 self._cond.notify_all()
@@ -107,8 +123,48 @@ class _Writer:
                 return
 
 
+def _check_target(target: Any) -> None:
+    """Refuse a ``target`` the writer thread could not write bytes to (TypeError/ValueError)."""
+    if isinstance(target, str | os.PathLike):
+        path = os.fspath(target)
+        if isinstance(path, bytes):
+            raise TypeError(f"TraceRecorder: target must be a str path, got the bytes path {target!r}; decode it")
+        if "\0" in path:
+            raise ValueError(f"TraceRecorder: target {path!r} contains a NUL character")
+        return
+    if isinstance(target, bytes):
+        raise TypeError(f"TraceRecorder: target must be a str path, got the bytes path {target!r}; decode it")
+    if isinstance(target, io.TextIOBase):
+        raise TypeError(f"TraceRecorder: target {target!r} takes text; traces are bytes: open the file with 'wb'")
+    if not callable(getattr(target, "write", None)):
+        raise TypeError(
+            f"TraceRecorder: target must be a path or a binary file object opened for writing, got {target!r}"
+        )
+    if getattr(target, "closed", False):
+        raise ValueError(f"TraceRecorder: target {target!r} is closed")
+    writable = getattr(target, "writable", None)
+    if callable(writable) and not writable():
+        raise ValueError(f"TraceRecorder: target {target!r} is not open for writing")
+
+
+def _check_positive(name: str, value: Any) -> int:
+    if not is_int(value):
+        raise TypeError(f"TraceRecorder: {name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"TraceRecorder: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
 class TraceRecorder(SchedulerObserver):
-    """Writes every tick of the scheduler it observes to a trace file or binary stream."""
+    """Writes every tick of the scheduler it observes to a trace file or binary stream.
+
+    ``target`` is a path (``str`` or ``os.PathLike``; ``.gz`` compresses) or a binary file
+    object open for writing; text streams, bytes paths and closed or read-only files are
+    refused at construction with a TypeError/ValueError naming ``target``, as are
+    ``compresslevel`` outside 0..9 and counts that are not ints >= 1, before any file is
+    opened. A failure while writing stops the recording (the game goes on) and is kept in
+    :attr:`error`.
+    """
 
     def __init__(
         self,
@@ -119,6 +175,13 @@ class TraceRecorder(SchedulerObserver):
         close_target: bool | None = None,
         encode_every: int = 16,
     ) -> None:
+        _check_target(target)
+        flush_every = _check_positive("flush_every", flush_every)
+        encode_every = _check_positive("encode_every", encode_every)
+        if not is_int(compresslevel):
+            raise TypeError(f"TraceRecorder: compresslevel must be an int in 0..9, got {compresslevel!r}")
+        if not 0 <= compresslevel <= 9:
+            raise ValueError(f"TraceRecorder: compresslevel must be an int in 0..9, got {compresslevel!r}")
         self._encoder: Encoder | None = None
         # Ticks wait here and are encoded encode_every at a time: right after a tick's real
         # work the interpreter's caches are cold, and encoding a batch in one go costs a
@@ -127,14 +190,21 @@ class TraceRecorder(SchedulerObserver):
         self._encode_every = max(1, min(encode_every, flush_every))
         self.ticks = 0
         self.closed = False
+        self._close_error: BaseException | None = None
         if isinstance(target, str | os.PathLike):
             path = os.fspath(target)
             self.path: str | None = path
             raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - owned by the recorder, closed in on_close
             gz = path.endswith(".gz")
-            out: IO[bytes] = (
-                cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel)) if gz else raw
-            )
+            try:
+                out: IO[bytes] = (
+                    cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=int(compresslevel)))
+                    if gz
+                    else raw
+                )
+            except BaseException:
+                raw.close()
+                raise
             self._close_target = True if close_target is None else close_target
         else:
             self.path = None
@@ -142,13 +212,13 @@ class TraceRecorder(SchedulerObserver):
             self._close_target = bool(close_target)
         self._out = out
         self._raw = raw
-        self._writer = _Writer(out, raw, max(1, flush_every))
+        self._writer = _Writer(out, raw, flush_every)
         self._dumps = line_encoder()
 
     @property
     def error(self) -> BaseException | None:
-        """The I/O error that stopped recording, if any (the game is never interrupted)."""
-        return self._writer.error
+        """The error that stopped recording, if any (the game is never interrupted)."""
+        return self._writer.error if self._writer.error is not None else self._close_error
 
     def _write(self, obj: dict[str, Any]) -> None:
         self._writer.put(self._dumps(obj))
@@ -199,6 +269,10 @@ class TraceRecorder(SchedulerObserver):
         self._writer.flush(wait=True)
         self._writer.close()
         if self._close_target:
-            self._out.close()
-            if self._raw is not self._out:
-                self._raw.close()
+            try:
+                self._out.close()
+            except (OSError, ValueError) as exc:  # the disk filled up on gzip's last block: keep it
+                self._close_error = exc
+            finally:
+                if self._raw is not self._out:
+                    self._raw.close()

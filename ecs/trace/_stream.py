@@ -40,6 +40,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
+import numbers
 import queue
 import selectors
 import socket
@@ -50,9 +52,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .._checks import is_finite_real, is_int
 from .._errors import TraceFormatError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
-from ._net import check_bind_host
+from ._net import check_bind_host, check_port
 from ._reader import MAX_LINE_BYTES, TraceReader
 from ._schema import Encoder, line_encoder
 
@@ -63,6 +66,10 @@ MAX_CONTROL_BYTES: Final = 4096
 _SEND_CHUNK: Final = 64 * 1024  # bytes joined into one send() call
 _SNDBUF: Final = 256 * 1024  # kernel send buffer per client: bounds what a stalled client holds
 _LINGER: Final = 1.0  # seconds the closing server keeps sending queued lines to clients
+#: Longest ``status_interval`` (and client ``timeout``) accepted, in seconds: a day.
+MAX_INTERVAL: Final = 86_400.0
+
+_log = logging.getLogger("ecs.trace.stream")
 
 try:  # orjson parses 3-5x faster; used when installed
     import orjson
@@ -104,8 +111,32 @@ class _Client:
         self.writing = False  # registered for EVENT_WRITE
 
 
+def _check_seconds(owner: str, name: str, value: Any) -> float:
+    """``value`` as seconds in (0, MAX_INTERVAL], or a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number of seconds > 0 and <= {MAX_INTERVAL:g}, got {value!r}")
+    if not (is_finite_real(value) and 0 < value <= MAX_INTERVAL):
+        raise ValueError(f"{owner}: {name} must be a number of seconds > 0 and <= {MAX_INTERVAL:g}, got {value!r}")
+    return float(value)
+
+
+def _check_count(owner: str, name: str, value: Any) -> int:
+    """``value`` as an int >= 1, or a TypeError/ValueError naming ``name``."""
+    if not is_int(value):
+        raise TypeError(f"{owner}: {name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
 class LiveStreamServer(SchedulerObserver):
-    """Streams a scheduler's trace events to TCP clients (see the module docstring)."""
+    """Streams a scheduler's trace events to TCP clients (see the module docstring).
+
+    Arguments are checked before the socket is bound: a ``port`` outside 0..65535, counts
+    that are not ints >= 1 and a ``status_interval`` that is not a number of seconds in
+    (0, :data:`MAX_INTERVAL`] raise a TypeError/ValueError naming them. If the server thread
+    ever fails, the exception is kept in :attr:`error` and logged on ``ecs.trace.stream``.
+    """
 
     def __init__(
         self,
@@ -119,13 +150,20 @@ class LiveStreamServer(SchedulerObserver):
         max_clients: int = 64,
     ) -> None:
         check_bind_host(host, allow_remote, "the live stream")
-        if queue_size < 1 or client_queue < 1 or max_clients < 1:
-            raise ValueError("LiveStreamServer: queue_size, client_queue and max_clients must be >= 1")
-        if not status_interval > 0:
-            raise ValueError(f"LiveStreamServer: status_interval must be > 0 seconds, got {status_interval!r}")
+        port = check_port(port, "the live stream")
+        queue_size = _check_count("LiveStreamServer", "queue_size", queue_size)
+        client_queue = _check_count("LiveStreamServer", "client_queue", client_queue)
+        max_clients = _check_count("LiveStreamServer", "max_clients", max_clients)
+        # select() overflows on an infinite or enormous timeout, killing the server thread
+        status_interval = _check_seconds("LiveStreamServer", "status_interval", status_interval)
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         self._sock = socket.create_server((host, port), family=family, backlog=16)
-        self._sock.setblocking(False)
+        try:
+            self._sock.setblocking(False)
+            self._wake_r, self._wake_w = socket.socketpair()
+        except BaseException:
+            self._sock.close()
+            raise
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
@@ -133,7 +171,6 @@ class LiveStreamServer(SchedulerObserver):
         self._status_interval = status_interval
         self._max_clients = max_clients
         self._queue: queue.Queue[bytes] = queue.Queue(maxsize=queue_size)
-        self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wake_pending = False
@@ -154,6 +191,8 @@ class LiveStreamServer(SchedulerObserver):
         self._connections = 0
         self._n_clients = 0
         self._clients: list[_Client] = []
+        #: The exception that stopped the server thread, if any (the game is never interrupted).
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name=f"ecs-live-stream-{self.port}", daemon=True)
         self._thread.start()
 
@@ -265,6 +304,9 @@ class LiveStreamServer(SchedulerObserver):
                     next_status = time.monotonic() + self._status_interval
                     self._status(sel)
             self._finish(sel)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not vanish with the thread
+            self.error = exc
+            _log.error("the live stream on %s stopped", self.address, exc_info=True)
         finally:
             for c in list(self._clients):
                 self._drop(sel, c)
@@ -491,7 +533,9 @@ class LiveStreamClient:
     lines longer than ``max_line`` bytes are skipped and counted in ``oversized``;
     ``max_garbage_run`` unreadable lines in a row end the iteration with
     :class:`~ecs.TraceFormatError`. :meth:`shutdown` may be called from another thread to
-    stop a blocked read.
+    stop a blocked read. A ``port`` outside 0..65535, a ``timeout`` that is not a number of
+    seconds in (0, :data:`MAX_INTERVAL`] and counts that are not ints >= 1 raise a
+    TypeError/ValueError naming them before connecting.
     """
 
     def __init__(
@@ -504,6 +548,12 @@ class LiveStreamClient:
         client_name: str = "ecs-trace",
         max_garbage_run: int = 100,
     ) -> None:
+        if not isinstance(host, str):
+            raise TypeError(f"LiveStreamClient: host must be a str, got {host!r}")
+        port = check_port(port, "LiveStreamClient")
+        timeout = _check_seconds("LiveStreamClient", "timeout", timeout)
+        max_line = _check_count("LiveStreamClient", "max_line", max_line)
+        max_garbage_run = _check_count("LiveStreamClient", "max_garbage_run", max_garbage_run)
         self.max_garbage_run = max_garbage_run
         self.rejected = 0
         self.oversized = 0
