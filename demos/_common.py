@@ -13,6 +13,10 @@ calls ``main(DEMO)``. Everything else lives here:
 * ``--stream [HOST:]PORT`` serves the live stream (:class:`ecs.trace.LiveStreamServer`);
 * ``--hash`` prints ``world.state_hash()`` as the last line of output.
 
+Mistakes on the command line are argparse usage errors (exit status 2) before the game starts;
+what can only be known when it starts (a ``--stream`` port already in use) is one line on
+stderr and exit status 1, never a traceback.
+
 The HUD shows, per work group, the average time it took over the last ticks, as reported to
 a :class:`GroupTimes` observer: the same numbers a trace records.
 """
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import ecs
+from ecs.integrations import MAX_RATE_HZ, MIN_RATE_HZ
 from ecs.integrations.headless import run_fixed
 
 if TYPE_CHECKING:
@@ -41,7 +46,10 @@ __all__ = [
     "DemoWindow",
     "GroupTimes",
     "Scene",
+    "StartError",
     "build_parser",
+    "count_arg",
+    "fraction_arg",
     "main",
     "open_window",
     "parse_address",
@@ -142,12 +150,17 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="no window: run the simulation only (no X needed)")
     parser.add_argument(
         "--ticks",
-        type=_count_arg(0),
+        type=count_arg(0),
         default=None,
         help=f"stop after N ticks (headless default {DEFAULT_HEADLESS_TICKS}; windowed: run until closed)",
     )
-    parser.add_argument("--seed", type=_count_arg(0), default=0, help="seed of every random draw (default 0)")
-    parser.add_argument("--rate", type=_positive_arg, default=60.0, help="ticks per second of game time (default 60)")
+    parser.add_argument("--seed", type=count_arg(0), default=0, help="seed of every random draw (default 0)")
+    parser.add_argument(
+        "--rate",
+        type=_rate_arg,
+        default=60.0,
+        help=f"ticks per second of game time, {MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} (default 60)",
+    )
     parser.add_argument("--record", metavar="FILE", help="record a trace (.trace.jsonl or .trace.jsonl.gz)")
     parser.add_argument(
         "--stream", metavar="[HOST:]PORT", type=_address_arg, help="serve the live trace stream for ecs-profiler"
@@ -165,12 +178,18 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
         "--realtime", action="store_true", help="headless: pace ticks to real time (implied by --stream)"
     )
     parser.add_argument("--screenshot", metavar="PNG", help="windowed with --ticks: save the last frame and exit")
-    parser.add_argument("--workers", type=_count_arg(1), default=None, help="worker threads for async groups")
+    parser.add_argument("--workers", type=count_arg(1), default=None, help="worker threads for async groups")
     demo.add_arguments(parser)
     return parser
 
 
-def _count_arg(least: int) -> Callable[[str], int]:
+class StartError(Exception):
+    """Something only knowable once the game starts (a port in use): one line for the player."""
+
+
+def count_arg(least: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``least``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -193,6 +212,27 @@ def _positive_arg(text: str) -> float:
     return value
 
 
+def _rate_arg(text: str) -> float:
+    # the bounds every driver accepts: a rate argparse let through must not fail in FixedTimestep
+    value = _positive_arg(text)
+    if not MIN_RATE_HZ <= value <= MAX_RATE_HZ:
+        raise argparse.ArgumentTypeError(
+            f"must be from {MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} ticks per second, got {text}"
+        )
+    return value
+
+
+def fraction_arg(text: str) -> float:
+    """An argparse ``type``: a probability, a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
 def _address_arg(text: str) -> str:
     parse_address(text)  # refused here, so argparse prints usage instead of a traceback
     return text
@@ -208,6 +248,11 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             parser.error(f"{flag}: the directory {parent} does not exist")
+        if flag == "--screenshot" and not _is_image_name(path):
+            parser.error(f"{flag}: {path!r} does not end in an image type that can be written; use .png")
+        problem = _cannot_write(path)
+        if problem:
+            parser.error(f"{flag}: cannot write {path}: {problem}")
     if args.hitches is not None:
         try:
             os.makedirs(args.hitches, exist_ok=True)
@@ -223,6 +268,27 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("--screenshot needs --ticks N (the frame after tick N is saved)")
 
 
+def _is_image_name(path: str) -> bool:
+    from PIL import Image
+
+    ext = os.path.splitext(path)[1].lower()
+    return Image.registered_extensions().get(ext) in Image.SAVE
+
+
+def _cannot_write(path: str) -> str | None:
+    """Why ``path`` cannot be opened for writing, or None; an empty file made to find out is removed."""
+    # Only trying tells: root passes os.access() everywhere, and /proc exists but refuses new files.
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not existed:
+        os.remove(path)
+    return None
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """``"9000"`` -> ("127.0.0.1", 9000); ``"0.0.0.0:9000"`` -> ("0.0.0.0", 9000)."""
     host, sep, port = text.rpartition(":")
@@ -234,6 +300,10 @@ def parse_address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"--stream: {text!r} is not [HOST:]PORT") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"--stream: port {number} is out of range")
+    try:
+        host.encode("idna")  # what the bind does to a name first; "a..b" would raise there
+    except UnicodeError:
+        raise argparse.ArgumentTypeError(f"--stream: {host!r} in {text!r} is not a host name") from None
     return host or "127.0.0.1", number
 
 
@@ -241,7 +311,12 @@ def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callabl
     if args.record:
         from ecs.trace import TraceRecorder
 
-        sched.add_observer(TraceRecorder(args.record))
+        try:
+            recorder = TraceRecorder(args.record)
+        except OSError as exc:  # checked at parse time; the disk may still have changed its mind
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartError(f"--record: cannot write {args.record}: {reason}") from None
+        sched.add_observer(recorder)
         out(f"recording trace to {args.record}")
     if args.hitches:
         from ecs.trace import FlightRecorder
@@ -257,7 +332,11 @@ def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callabl
         # Naming a host on the command line is the explicit consent a non-loopback bind needs;
         # a bare port always means 127.0.0.1.
         explicit = ":" in args.stream
-        server = LiveStreamServer(host, port, allow_remote=explicit)
+        try:
+            server = LiveStreamServer(host, port, allow_remote=explicit)
+        except OSError as exc:  # a port in use: only knowable by trying
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartError(f"--stream: cannot listen on {host}:{port}: {reason}") from None
         sched.add_observer(server)
         out(f"live stream on {server.address} (connect with: ecs-profiler --connect {server.address})")
 
@@ -412,13 +491,17 @@ def main(demo: Demo, argv: Sequence[str] | None = None) -> int:
     parser = build_parser(demo)
     args = parser.parse_args(argv)
     _check_paths(parser, args)
-    if args.headless:
-        digest = run_headless(demo, args)
-    else:
-        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-            # No display: arcade can still draw off-screen through EGL (Mesa).
-            os.environ.setdefault("ARCADE_HEADLESS", "1")
-        digest = run_windowed(demo, args)
+    try:
+        if args.headless:
+            digest = run_headless(demo, args)
+        else:
+            if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+                # No display: arcade can still draw off-screen through EGL (Mesa).
+                os.environ.setdefault("ARCADE_HEADLESS", "1")
+            digest = run_windowed(demo, args)
+    except StartError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr, flush=True)
+        return 1
     sys.stdout.flush()
     flight = getattr(args, "flight", None)
     if flight is not None and flight.error is not None:

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import ecs
+from ecs._checks import is_finite_real
 
 from . import _common
 
@@ -494,7 +495,12 @@ def create_scheduler(
     workers: int | None = None,
     clock: ecs.Clock | None = None,
 ) -> ecs.Scheduler:
-    """A new game (wave 1 starts on the first tick). ``autopilot`` lets the computer play."""
+    """A new game (wave 1 starts on the first tick). ``autopilot`` lets the computer play.
+
+    ``fault_rate`` is the chance per tick that the collide system fails on purpose (0 to 1).
+    """
+    if not is_finite_real(fault_rate) or not 0.0 <= fault_rate <= 1.0:
+        raise ValueError(f"asteroids: fault_rate must be a number from 0 to 1, got {fault_rate!r}")
     world = ecs.World(components=[Body, Motion, Ship, Rock, Bullet, Spark, Game], name="asteroids", seed=seed)
     arena = Arena(float(width), float(height))
     world.add_resource(arena)
@@ -695,7 +701,12 @@ class AsteroidsScene:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fault-rate", type=float, default=0.03, help="chance per tick that collide fails (0.03)")
+    parser.add_argument(
+        "--fault-rate",
+        type=_common.fraction_arg,
+        default=0.03,
+        help="chance per tick that collide fails, 0 to 1 (0.03)",
+    )
     parser.add_argument("--autopilot", action="store_true", help="let the computer fly (always on with --headless)")
 
 

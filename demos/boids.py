@@ -361,7 +361,9 @@ class BoidsScene:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"agents (default {DEFAULT_COUNT})")
+    parser.add_argument(
+        "--count", type=_common.count_arg(1), default=DEFAULT_COUNT, help=f"agents (default {DEFAULT_COUNT})"
+    )
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

@@ -290,7 +290,9 @@ class ParticlesScene:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"sparks in steady state ({DEFAULT_COUNT})")
+    parser.add_argument(
+        "--count", type=_common.count_arg(1), default=DEFAULT_COUNT, help=f"sparks in steady state ({DEFAULT_COUNT})"
+    )
     parser.add_argument("--storage", choices=STORAGES, default="archetype", help="storage of the Life component")
 
 

@@ -6,12 +6,85 @@ Also ``python -m profiler_app``. See ``docs/profiler.md``.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from ._live import parse_address
 from ._state import VIEWS, ProfilerState
 
 __all__ = ["main", "parse_args"]
+
+#: larger than any screen or GL framebuffer this app can open
+MAX_WINDOW_SIDE = 16384
+
+
+def _count_arg(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def _address_arg(text: str) -> str:
+    try:
+        parse_address(text)  # refused here, so argparse prints usage instead of a dead connection
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _window_size(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must look like 1280x720, got {text!r}")
+    if not (1 <= w <= MAX_WINDOW_SIDE and 1 <= h <= MAX_WINDOW_SIDE):
+        parser.error(f"--size: width and height must be from 1 to {MAX_WINDOW_SIDE} pixels, got {text!r}")
+    return w, h
+
+
+def _check_screenshot(parser: argparse.ArgumentParser, path: str) -> None:
+    """Refuse a screenshot path that would fail only after the frames were rendered."""
+    from PIL import Image
+
+    ext = os.path.splitext(path)[1].lower()
+    writable = sorted(e for e, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+    if ext not in writable:
+        parser.error(
+            f"--screenshot: {path!r} does not end in an image type that can be written; use .png (or .jpg, .bmp)"
+        )
+    if os.path.isdir(path):
+        parser.error(f"--screenshot: {path} is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    existed = os.path.exists(path)
+    try:
+        os.makedirs(parent, exist_ok=True)  # what saving does anyway
+        # Root may write where os.access says no, and /proc says yes to access() but no to open():
+        # only trying tells. An empty file made here is removed again.
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        parser.error(f"--screenshot: cannot write {path}: {exc.strerror or exc}")
+    if not existed:
+        os.remove(path)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -24,15 +97,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "files", nargs="*", help="trace files to open (.jsonl or .jsonl.gz); two or more can be compared"
     )
     parser.add_argument(
-        "--connect", metavar="HOST:PORT", help="follow a scheduler's live stream (ecs.trace.LiveStreamServer)"
+        "--connect",
+        metavar="HOST:PORT",
+        type=_address_arg,
+        help="follow a scheduler's live stream (ecs.trace.LiveStreamServer)",
     )
     parser.add_argument(
-        "--capacity", type=int, default=10_000, help="live mode: ticks kept in the rolling window (10000)"
+        "--capacity", type=_count_arg(1), default=10_000, help="live mode: ticks kept in the rolling window (10000)"
     )
-    parser.add_argument("--budget", type=float, default=None, help="frame budget in ms for the frame graph (16.6)")
+    parser.add_argument(
+        "--budget", type=_positive_arg, default=None, help="frame budget in ms for the frame graph (16.6)"
+    )
     parser.add_argument("--replay", action="store_true", help="replay the first file as if it were live")
     parser.add_argument("--view", choices=sorted(VIEWS), help="the view in front at start")
-    parser.add_argument("--frames", type=int, help="render N frames (after the data is loaded), then exit")
+    parser.add_argument("--frames", type=_count_arg(1), help="render N frames (after the data is loaded), then exit")
     parser.add_argument("--screenshot", metavar="OUT.png", help="with --frames: write the last frame as a PNG")
     parser.add_argument("--size", default="1280x720", help="window size WxH (1280x720)")
     parser.add_argument(
@@ -41,11 +119,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.screenshot and not args.frames:
         parser.error("--screenshot needs --frames N (how many frames to render first)")
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1280x720, got {args.size!r}")
-    args.window_size = (w, h)
+    args.window_size = _window_size(parser, args.size)
+    if args.screenshot:
+        _check_screenshot(parser, args.screenshot)
     return args
 
 

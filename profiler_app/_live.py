@@ -15,12 +15,16 @@ stream that sends garbage. The GUI only reads attributes::
     live.start()
     ...
     cap = live.capture          # the latest published window (None before the first tick)
-    live.status, live.message   # "connected" / "connecting" / "disconnected" / "rejected" / "stopped"
+    live.status, live.message   # "connected" / "connecting" / "disconnected" / "rejected" / "failed" / "stopped"
     live.stop()
 
 Bad input: a peer whose first line is not an ``ecs-trace`` header is dropped with a message
 and not retried (it is not a profiler stream); single bad lines are skipped and counted in
-``rejected``; ``MAX_GARBAGE_RUN`` bad lines in a row drop the stream the same way.
+``rejected``; ``MAX_GARBAGE_RUN`` bad lines in a row drop the stream the same way. A host
+name that can never resolve (``a..b``, a label over 63 characters) is refused by
+:func:`parse_address`, and by the thread as ``rejected`` if it gets that far. Whatever else
+goes wrong in the background threads ends as status ``failed`` with a message naming the
+address and the error: a thread never dies leaving a stale ``connecting`` behind.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any, Final
 import orjson
 
 from ecs import TraceFormatError
+from ecs._checks import is_finite_real, is_int
 from ecs.trace import LiveStreamClient
 
 from ._data import Capture, RollingWindow, index_capture, write_trace
@@ -59,7 +64,17 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
         raise ValueError(f"not an address: {text!r} (expected HOST:PORT, e.g. 127.0.0.1:7777)") from None
     if not 0 < port < 65536:
         raise ValueError(f"port out of range in {text!r}: {port}")
+    _check_host(host, text)
     return host, port
+
+
+def _check_host(host: str, text: str) -> None:
+    """ValueError naming ``text`` when ``host`` could never be looked up (empty labels, too long)."""
+    try:
+        # what socket.getaddrinfo does to a name first; it raises UnicodeError for "a..b"
+        host.encode("idna")
+    except UnicodeError as exc:
+        raise ValueError(f"not a host name in {text!r}: {host!r} ({exc})") from None
 
 
 class LiveConnection:
@@ -69,6 +84,11 @@ class LiveConnection:
     ``status``, ``message``, ``capture``, ``version`` (bumped on every publish),
     ``events_dropped`` (as reported by the server), ``rejected`` (bad lines skipped here),
     ``ticks_seen``, ``connects``.
+
+    Arguments are checked here, before any thread starts: ``host`` a non-empty host name,
+    ``port`` an int 1-65535, ``capacity`` an int >= 1, the delays and the timeout finite
+    numbers of seconds > 0 (ValueError naming the argument; a negative or NaN timeout used
+    to kill the reader thread and leave the status at "connecting" for good).
     """
 
     def __init__(
@@ -83,6 +103,22 @@ class LiveConnection:
         publish_interval: float = 0.2,
         timeout: float = READ_TIMEOUT,
     ) -> None:
+        address = f"{host}:{port}"
+        if not isinstance(host, str) or not host:
+            raise ValueError(f"LiveConnection: host must be a non-empty host name, got {host!r}")
+        _check_host(host, address)
+        if not is_int(port) or not 0 < port < 65536:
+            raise ValueError(f"LiveConnection: port must be an int from 1 to 65535, got {port!r}")
+        if not is_int(capacity) or capacity < 1:
+            raise ValueError(f"LiveConnection: capacity must be an int >= 1, got {capacity!r}")
+        for name, seconds in (
+            ("retry_delay", retry_delay),
+            ("max_retry_delay", max_retry_delay),
+            ("publish_interval", publish_interval),
+            ("timeout", timeout),
+        ):
+            if not is_finite_real(seconds) or seconds <= 0:
+                raise ValueError(f"LiveConnection: {name} must be a finite number of seconds > 0, got {seconds!r}")
         self.host = host
         self.port = port
         self.address = f"{host}:{port}"
@@ -151,9 +187,28 @@ class LiveConnection:
         return write_trace(path, header, lines, marks)
 
     # -- the threads -------------------------------------------------------------------------------
+    def _fail(self, exc: BaseException, where: str) -> None:
+        """Make an unexpected error in a background thread visible, and stop the connection."""
+        self.status = "failed"
+        self.message = f"live connection to {self.address} failed in the {where}: {type(exc).__name__}: {exc}"
+        self._stop.set()
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown()
+
     def _run(self) -> None:
         watchdog = threading.Thread(target=self._watch, name=f"ecs-profiler watchdog {self.address}", daemon=True)
         watchdog.start()
+        try:
+            self._connect_loop()
+        except Exception as exc:  # noqa: BLE001 - never a dead thread with a stale "connecting"
+            self._fail(exc, "reader")
+        finally:
+            self._stop_watch.set()
+            watchdog.join(1.0)
+
+    def _connect_loop(self) -> None:
         delay = self.retry_delay
         while not self._stop.is_set():
             self.status = "connecting"
@@ -170,6 +225,10 @@ class LiveConnection:
                 if not self.reconnect or self._stop.wait(delay):
                     break
                 continue
+            except UnicodeError as exc:  # a host name no resolver accepts: retrying cannot help
+                self.status = "rejected"
+                self.message = f"cannot connect to {self.address}: not a valid host name ({exc}); disconnected"
+                break
             except OSError as exc:
                 self.status = "disconnected"
                 self.message = f"cannot connect to {self.address}: {exc.strerror or exc}; retrying"
@@ -188,10 +247,8 @@ class LiveConnection:
                 self._publish(force=True)
             if not keep_going or not self.reconnect or self._stop.wait(delay):
                 break
-        if self._stop.is_set():
+        if self._stop.is_set() and self.status != "failed":
             self.status = "stopped"
-        self._stop_watch.set()
-        watchdog.join(1.0)
 
     def _serve(self, client: LiveStreamClient) -> bool:
         """Read one connection until it ends; returns False when the stream must not be retried."""
@@ -229,6 +286,12 @@ class LiveConnection:
 
     def _watch(self) -> None:
         """Publish snapshots while data flows, and drop a stream that only sends garbage."""
+        try:
+            self._watch_loop()
+        except Exception as exc:  # noqa: BLE001 - no more snapshots would come: say so, not freeze
+            self._fail(exc, "watchdog")
+
+    def _watch_loop(self) -> None:
         while not self._stop_watch.wait(self.publish_interval / 2):
             self._publish()
             client = self._client

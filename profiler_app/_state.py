@@ -313,12 +313,13 @@ class ProfilerState:
         text = address if address is not None else self.live_address
         try:
             host, port = parse_address(text)
-        except ValueError as exc:
+            live = LiveConnection(host, port, capacity=self.live_capacity)
+        except ValueError as exc:  # refused before anything changed: the old connection stays
             self.banners.append(Banner(str(exc), "error"))
             return False
         self.disconnect()
         self.live_address = f"{host}:{port}"
-        self.live = LiveConnection(host, port, capacity=self.live_capacity)
+        self.live = live
         self.live.start()
         self.live_capture = None
         self.live_version = -1

@@ -1127,6 +1127,7 @@ _STATUS_COLOR: Final = {
     "connecting": ORANGE,
     "disconnected": ORANGE,
     "rejected": RED,
+    "failed": RED,
     "stopped": GREY,
 }
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -354,6 +357,14 @@ def test_stream_addresses_parse() -> None:
         (["--headless", "--hitches", "/proc/nope"], "--hitches: cannot use /proc/nope"),
         (["--headless", "--budget-ms", "5"], "--budget-ms only applies with --hitches"),
         (["--headless", "--hitches", "out", "--budget-ms", "-1"], "--budget-ms: must be a number > 0"),
+        # each of these was a traceback once, some of them after the game had started
+        (["--headless", "--ticks", "2", "--count", "0"], "--count: must be >= 1, got 0"),
+        (["--headless", "--ticks", "2", "--count", "-3"], "--count: must be >= 1, got -3"),
+        (["--headless", "--stream", "a..b:0"], "--stream: 'a..b' in 'a..b:0' is not a host name"),
+        (["--headless", "--record", "/proc/x.jsonl"], "--record: cannot write /proc/x.jsonl"),
+        (["--headless", "--rate", "1e-300"], "--rate: must be from 1e-06 to 1e+06 ticks per second, got 1e-300"),
+        (["--ticks", "2", "--rate", "2e6"], "--rate: must be from 1e-06 to 1e+06 ticks per second, got 2e6"),
+        (["--ticks", "2", "--screenshot", "shot.xyz"], "--screenshot: 'shot.xyz' does not end in an image type"),
     ],
 )
 def test_bad_command_lines_get_a_usage_error_before_the_game_starts(
@@ -364,6 +375,64 @@ def test_bad_command_lines_get_a_usage_error_before_the_game_starts(
     assert exit_info.value.code == 2  # argparse's usage error, not a traceback
     err = capsys.readouterr().err
     assert "usage: python -m demos.boids" in err and message in err
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "message"),
+    [
+        (particles, ["--headless", "--ticks", "2", "--count", "0"], "--count: must be >= 1, got 0"),
+        (
+            asteroids,
+            ["--headless", "--ticks", "2", "--fault-rate", "nan"],
+            "--fault-rate: must be a number from 0 to 1",
+        ),
+        (asteroids, ["--headless", "--ticks", "2", "--fault-rate", "-1"], "--fault-rate: .* got -1"),
+        (asteroids, ["--headless", "--ticks", "2", "--fault-rate", "inf"], "--fault-rate: .* got inf"),
+    ],
+)
+def test_each_demo_checks_its_own_options(
+    module: object, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(argv)  # type: ignore[attr-defined]
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("rate", [math.nan, -0.1, 1.5, "0.1"])
+def test_the_asteroids_factory_refuses_a_fault_rate_that_is_no_probability(rate: object) -> None:
+    with pytest.raises(ValueError, match="fault_rate must be a number from 0 to 1"):
+        asteroids.create_scheduler(seed=0, fault_rate=rate, workers=1)  # type: ignore[arg-type]
+
+
+def test_a_checked_record_path_still_records(tmp_path: Path) -> None:
+    out = tmp_path / "probe.trace.jsonl"
+    assert boids.main(["--headless", "--ticks", "0", "--count", "5", "--record", str(out)]) == 0
+    assert out.exists()  # written by the recorder, not left empty by the check
+    assert load_trace(out).header["type"] == "header"
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = boids.main(["--headless", "--ticks", "2", "--count", "5", "--stream", str(port)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"python -m demos.boids: --stream: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_a_recorder_that_cannot_open_at_start_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ecs.trace
+
+    def refuse(path: str, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(ecs.trace, "TraceRecorder", refuse)  # the disk changed its mind after the check
+    out = tmp_path / "x.trace.jsonl"
+    assert boids.main(["--headless", "--ticks", "2", "--count", "5", "--record", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == f"python -m demos.boids: --record: cannot write {out}: Permission denied"
 
 
 def test_each_factory_follows_the_ecs_trace_convention() -> None:

@@ -406,3 +406,102 @@ def test_the_pyglet_driver_needs_a_stop_condition() -> None:
         driver.run()
     with pytest.raises(ValueError, match="ticks must be"):
         driver.run(ticks=-1)
+
+
+# -- bad input: refused up front, by name, with nothing changed ------------------------------------------
+def _books(ts: FixedTimestep) -> tuple[object, ...]:
+    return (ts.steps, ts.accumulator, ts.alpha, ts.dropped_ns, ts.paused_ns)
+
+
+@pytest.mark.parametrize(
+    ("rate", "cap", "message"),
+    [
+        ("60", 5, "rate_hz .* got '60'"),
+        (None, 5, "rate_hz .* got None"),
+        (1e-300, 5, "rate_hz .* got 1e-300"),  # once an OverflowError from round(1e9 / rate)
+        (math.inf, 5, "rate_hz .* got inf"),
+        (True, 5, "rate_hz .* got True"),
+        (60, True, "max_catch_up .* got True"),
+        (60, "5", "max_catch_up .* got '5'"),
+    ],
+)
+def test_a_timestep_refuses_what_is_not_a_rate_or_a_cap(rate: object, cap: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FixedTimestep(rate, cap)  # type: ignore[arg-type]
+
+
+def test_numpy_numbers_are_fine_rates_and_caps() -> None:
+    ts = FixedTimestep(np.float32(30), np.int64(3))
+    assert (ts.rate_hz, ts.max_catch_up) == (30.0, 3)
+    assert type(ts.max_catch_up) is int
+    assert ts.advance_ns(np.int64(ts.dt_ns * 4)) == 3  # capped: one tick dropped
+    assert ts.dropped_steps == 1
+
+
+@pytest.mark.parametrize("real_ns", [math.nan, math.inf, -math.inf, 1.5e9, 16_666_667.0, "5", None, True, -1, 10**30])
+def test_advance_ns_takes_whole_nanoseconds_only(real_ns: object) -> None:
+    ts = FixedTimestep(60)
+    ts.advance_ns(DT60 + 5)
+    before = _books(ts)
+    with pytest.raises(ValueError, match=r"advance_ns: real_ns must be an int"):
+        ts.advance_ns(real_ns)  # type: ignore[arg-type]
+    assert _books(ts) == before  # a NaN once poisoned steps, alpha and the accumulator for good
+
+
+@settings(max_examples=examples(60))
+@given(st.one_of(st.floats(), st.text(max_size=3), st.integers(max_value=-1), st.booleans()))
+def test_no_non_int_or_negative_real_ns_gets_into_the_books(real_ns: object) -> None:
+    ts = FixedTimestep(60)
+    with pytest.raises(ValueError, match="real_ns"):
+        ts.advance_ns(real_ns)  # type: ignore[arg-type]
+    assert _books(ts) == (0, 0.0, 0.0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda s: run_fixed(s, "3"), ValueError, "ticks must be an int >= 0, got '3'"),
+        (lambda s: run_fixed(s, 2.5), ValueError, "ticks must be an int >= 0, got 2.5"),  # once ran 3 ticks
+        (lambda s: run_fixed(s, None), ValueError, "ticks .* got None"),
+        (lambda s: run_fixed(s, 1, rate_hz=1e-300), ValueError, "rate_hz .* got 1e-300"),  # once OverflowError
+        (lambda s: run_fixed(s, 1, rate_hz=math.inf), ValueError, "rate_hz .* got inf"),
+        (lambda s: run_fixed(s, 1, rate_hz="60"), ValueError, "rate_hz .* got '60'"),
+        (lambda s: run_fixed(None, 1), TypeError, "scheduler must be an ecs.Scheduler, got NoneType"),
+        (lambda s: run_fixed(s, 1, until=5), TypeError, "until must be callable, got int"),
+        (lambda s: run_fixed(s, 1, realtime=True, sleep=None), TypeError, "sleep must be callable"),
+        (lambda s: advance_scheduler(s, FixedTimestep(60), 0.1, limit="3"), ValueError, "limit must be an int"),
+        (lambda s: PygletClockDriver(s, "60"), ValueError, "rate_hz .* got '60'"),
+        (lambda s: PygletClockDriver(s, time_function=None), TypeError, "time_function must be callable"),
+        (lambda s: PygletClockDriver(None), TypeError, "scheduler must be an ecs.Scheduler"),
+    ],
+)
+def test_headless_drivers_check_every_argument_before_the_first_tick(
+    call: object, error: type[Exception], message: str
+) -> None:
+    sched, _ = make_scheduler()
+    with pytest.raises(error, match=message):
+        call(sched)  # type: ignore[operator]
+    assert counted(sched) == 0 and sched.tick_count == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"duration": math.nan}, "duration must be a finite number of seconds >= 0, got nan"),  # once never returned
+        ({"duration": math.inf}, "duration .* got inf"),
+        ({"duration": -1.0}, "duration .* got -1.0"),
+        ({"duration": "5"}, "duration .* got '5'"),
+        ({"ticks": 2.5}, "ticks must be an int >= 0, got 2.5"),
+        ({"ticks": "3"}, "ticks must be an int >= 0, got '3'"),
+    ],
+)
+def test_the_pyglet_driver_refuses_a_run_it_could_never_finish(options: dict[str, object], message: str) -> None:
+    sched, _ = make_scheduler()
+    fake = FakeTime()
+    driver = PygletClockDriver(sched, time_function=fake, sleep=fake.sleep)
+    with pytest.raises(ValueError, match=message):
+        driver.run(**options)  # type: ignore[arg-type]
+    assert not driver.running and driver.ticks == 0 and fake.slept == 0.0
+    with pytest.raises(TypeError, match="until must be callable"):
+        driver.run(ticks=1, until=5)  # type: ignore[arg-type]
+    assert driver.run(ticks=2) == 2  # the driver is still usable

@@ -366,3 +366,118 @@ def test_run_window_dispatches_to_pushed_handlers_until_told_to_stop(
     finally:
         window.remove_handler("on_draw", on_draw)
         driver.detach()
+
+
+# -- bad input: refused up front, by name, with nothing changed ------------------------------------------
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"shape": "points", "size": -3}, "size must be a finite number > 0, got -3"),  # once a GLException at draw
+        ({"shape": "points", "size": 0}, "size must be a finite number > 0, got 0"),
+        ({"shape": "points", "size": 1e9}, "size of a point must be at most .* got 1000000000.0"),
+        ({"size": float("nan")}, "size .* got nan"),
+        ({"size": "big"}, "size .* got 'big'"),
+        ({"color": (1, 2)}, r"color must be 3 or 4 ints 0-255 .* got \(1, 2\)"),  # once failed only at draw
+        ({"color": (300, 0, 0)}, r"color .* got \(300, 0, 0\)"),
+        ({"color": (0.5, 0, 0)}, r"color .* got \(0.5, 0, 0\)"),
+        ({"color": None}, "color .* got None"),
+        ({"capacity": "big"}, "capacity must be an int >= 0, got 'big'"),
+        ({"segments": "12"}, "segments must be an int from 3 to 1024, got '12'"),
+        ({"segments": 10**7}, "segments .* got 10000000"),
+        ({"shape": np.zeros((0, 2))}, r"shape must be a mesh name or \(M, 2\) triangle vertices"),
+        ({"shape": None}, "shape must be .* got NoneType"),
+        ({"shape": np.full((3, 2), np.nan)}, "shape vertices must be finite"),
+    ],
+)
+def test_a_renderer_refuses_bad_options_at_construction(
+    window: arcade.Window, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        NumpySpriteRenderer(window.ctx, **options)  # type: ignore[arg-type]
+    assert window.ctx.point_size == 1.0
+    with pytest.raises(TypeError, match="ctx must be an arcade context"):
+        NumpySpriteRenderer(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r.draw(None), r"positions must be an array of numbers, got NoneType"),  # once: "has no len()"
+        (lambda r: r.draw(np.float32(3)), r"positions must be an \(N, 2\) array, got shape \(\)"),
+        (lambda r: r.draw(np.zeros((4, 3))), r"positions must be an \(N, 2\) array, got shape \(4, 3\)"),
+        (lambda r: r.draw(np.array([["a", "b"]])), "positions must be an array of numbers, got dtype <U1"),
+        (lambda r: r.draw(np.zeros((2, 2), complex)), "positions .* got dtype complex128"),
+        (lambda r: r.draw(grid(), previous=grid()[:3]), r"previous must be an \(N, 2\) array with N=20"),
+        (lambda r: r.draw(grid(), previous=grid(), alpha="x"), "alpha must be a finite number, got 'x'"),
+        (lambda r: r.draw(grid(), colors=np.full((20, 4), 300)), "colors must be 0-255, got values from 300"),  # was 44
+        (lambda r: r.draw(grid(), colors=np.full((20, 3), -1)), "colors must be 0-255, got values from -1"),  # was 255
+        (lambda r: r.draw(grid(), colors=np.full((20, 4), 0.5)), r"colors must be an array of integers 0-255"),  # was 0
+        (lambda r: r.draw(grid(), colors=(255, 0, 0)), r"colors must be an \(N, 4\) or \(N, 3\) array"),
+    ],
+)
+def test_draw_refuses_columns_that_are_not_what_they_say(window: arcade.Window, call: object, message: str) -> None:
+    renderer = NumpySpriteRenderer(window.ctx)
+    with pytest.raises(ValueError, match=message):
+        call(renderer)  # type: ignore[operator]
+    assert renderer.draws == 0
+
+
+def test_colours_in_range_draw_in_any_integer_type(window: arcade.Window) -> None:
+    renderer = NumpySpriteRenderer(window.ctx, shape="circle", size=4)
+    window.clear(color=(0, 0, 0, 255))
+    assert renderer.draw(grid(), colors=np.tile(np.array([255, 0, 0], np.int64), (20, 1))) == 20
+    assert len(blobs(red(snapshot(window)))) == 20
+
+
+def test_a_failed_points_draw_restores_the_point_size(window: arcade.Window, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = window.ctx
+    before = ctx.point_size
+    bad = NumpySpriteRenderer(ctx, shape="points", size=7)
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the GPU said no")
+
+    monkeypatch.setattr(bad._geometry, "render", fail)
+    with pytest.raises(RuntimeError, match="GPU said no"):
+        bad.draw(grid())
+    assert ctx.point_size == before  # once left at the failed renderer's size for every later draw
+    assert NumpySpriteRenderer(ctx, shape="points", size=2).draw(grid()) == 20
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rate_hz": "60"}, "rate_hz .* got '60'"),
+        ({"rate_hz": 2e6}, "rate_hz .* got 2000000.0"),
+        ({"max_ticks": "5"}, "max_ticks must be an int >= 0 or None, got '5'"),
+        ({"max_ticks": -5}, "max_ticks .* got -5"),
+        ({"pause_key": "p"}, "pause_key must be an arcade key code"),
+    ],
+)
+def test_a_driver_refuses_bad_options_at_construction(
+    sched: ecs.Scheduler, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        SchedulerDriver(sched, **options)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="scheduler must be an ecs.Scheduler, got NoneType"):
+        SchedulerDriver(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("delta_time", [float("nan"), -1.0, float("inf"), "0.1", None])
+def test_a_bad_frame_time_changes_nothing(window: arcade.Window, sched: ecs.Scheduler, delta_time: object) -> None:
+    driver = SchedulerDriver(sched, rate_hz=60).attach(window)
+    try:
+        driver.on_update(0.02)
+        before = (driver.frames, driver.real_time, driver.ticks, driver.alpha)
+        with pytest.raises(ValueError, match="on_update: delta_time must be a finite number"):
+            driver.on_update(delta_time)  # type: ignore[arg-type]
+        assert (driver.frames, driver.real_time, driver.ticks, driver.alpha) == before  # once frames+1, NaN time
+        driver.on_update(1 / 60)
+        assert driver.frames == before[0] + 1 and ticks_of(sched) == driver.ticks
+    finally:
+        driver.detach()
+
+
+def test_run_window_refuses_what_is_not_a_window() -> None:
+    with pytest.raises(TypeError, match="window must be an arcade Window, got NoneType"):
+        run_window(None)  # type: ignore[arg-type]

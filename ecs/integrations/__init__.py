@@ -13,10 +13,21 @@ See ``docs/engine.md``.
 """
 
 from ._fixed import DROP_MARK as DROP_MARK
+from ._fixed import MAX_RATE_HZ as MAX_RATE_HZ
+from ._fixed import MIN_RATE_HZ as MIN_RATE_HZ
 from ._fixed import FixedTimestep as FixedTimestep
 from ._fixed import advance_scheduler as advance_scheduler
 from ._fixed import interpolate as interpolate
 from .headless import PygletClockDriver as PygletClockDriver
 from .headless import run_fixed as run_fixed
 
-__all__ = ["DROP_MARK", "FixedTimestep", "PygletClockDriver", "advance_scheduler", "interpolate", "run_fixed"]
+__all__ = [
+    "DROP_MARK",
+    "MAX_RATE_HZ",
+    "MIN_RATE_HZ",
+    "FixedTimestep",
+    "PygletClockDriver",
+    "advance_scheduler",
+    "interpolate",
+    "run_fixed",
+]

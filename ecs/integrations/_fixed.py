@@ -39,16 +39,17 @@ clock, all use the same object.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Final, final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import is_finite_real, is_int
+
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
 
-__all__ = ["DROP_MARK", "FixedTimestep", "advance_scheduler", "interpolate"]
+__all__ = ["DROP_MARK", "MAX_RATE_HZ", "MIN_RATE_HZ", "FixedTimestep", "advance_scheduler", "interpolate"]
 
 #: Name of the mark published when a frame's catch-up cap drops time.
 DROP_MARK: Final = "timestep_dropped"
@@ -56,14 +57,45 @@ DROP_MARK: Final = "timestep_dropped"
 _NS: Final = 1_000_000_000
 #: a longer real-time step than a year is a broken clock, not a slow frame
 _MAX_ADVANCE_S: Final = 365 * 24 * 3600.0
+_MAX_ADVANCE_NS: Final = int(_MAX_ADVANCE_S) * _NS
+#: Tick rates every driver accepts (``rate_hz``): from one tick in about 11.6 days (beyond
+#: that the fixed dt stops being a frame rate and ``1 / rate_hz`` soon overflows) to a
+#: million ticks a second (a 1 us dt, the finest the nanosecond books keep meaningfully).
+MIN_RATE_HZ: Final = 1e-6
+MAX_RATE_HZ: Final = 1e6
+
+
+def check_rate(where: str, rate_hz: Any) -> float:
+    """``rate_hz`` as a float, or ValueError naming ``where`` unless it is a number in the driver range."""
+    if not is_finite_real(rate_hz) or not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+        raise ValueError(
+            f"{where}: rate_hz must be a number of ticks per second from {MIN_RATE_HZ:g} to {MAX_RATE_HZ:g}, "
+            f"got {rate_hz!r}"
+        )
+    return float(rate_hz)
+
+
+def check_real_dt(where: str, real_dt: Any) -> None:
+    """ValueError naming ``where`` unless ``real_dt`` is a real-time step a clock could produce.
+
+    Per frame: one isinstance and one comparison chain (NaN fails every comparison).
+    """
+    if (
+        not isinstance(real_dt, int | float | np.floating | np.integer)
+        or isinstance(real_dt, bool)
+        or not 0 <= real_dt <= _MAX_ADVANCE_S
+    ):
+        raise ValueError(f"{where} must be a finite number of seconds from 0 to {_MAX_ADVANCE_S:g}, got {real_dt!r}")
 
 
 @final
 class FixedTimestep:
     """Turns real frame times into a whole number of fixed-length ticks.
 
-    ``rate_hz`` is ticks per second of game time; ``max_catch_up`` the most ticks one
-    :meth:`advance` may ask for (the rest of the owed time is dropped and counted).
+    ``rate_hz`` is ticks per second of game time (a number from :data:`MIN_RATE_HZ` to
+    :data:`MAX_RATE_HZ`); ``max_catch_up`` the most ticks one :meth:`advance` may ask for (an
+    int >= 1; the rest of the owed time is dropped and counted). Anything else is refused
+    with a ValueError naming the argument.
     """
 
     __slots__ = (
@@ -81,12 +113,11 @@ class FixedTimestep:
     )
 
     def __init__(self, rate_hz: float = 60.0, max_catch_up: int = 5) -> None:
-        if not rate_hz > 0 or rate_hz > 1e6:
-            raise ValueError(f"FixedTimestep: rate_hz must be in (0, 1e6], got {rate_hz!r}")
-        if not isinstance(max_catch_up, int) or max_catch_up < 1:
+        rate = check_rate("FixedTimestep", rate_hz)
+        if not is_int(max_catch_up) or max_catch_up < 1:
             raise ValueError(f"FixedTimestep: max_catch_up must be an int >= 1, got {max_catch_up!r}")
-        self.rate_hz = float(rate_hz)
-        self.max_catch_up = max_catch_up
+        self.rate_hz = rate
+        self.max_catch_up = int(max_catch_up)
         self._dt_ns = max(1, round(_NS / self.rate_hz))
         self._acc_ns = 0
         self._paused = False
@@ -177,22 +208,21 @@ class FixedTimestep:
         Never more than ``max_catch_up``. Negative or non-finite times raise ValueError (a
         real clock never goes backwards; a NaN would poison the accumulator forever).
         """
-        if (
-            not isinstance(real_dt, int | float | np.floating | np.integer)
-            or isinstance(real_dt, bool)
-            or not math.isfinite(real_dt)
-            or not 0 <= real_dt <= _MAX_ADVANCE_S
-        ):
-            raise ValueError(
-                f"FixedTimestep.advance: real_dt must be a finite number of seconds from 0 to "
-                f"{_MAX_ADVANCE_S:g}, got {real_dt!r}"
-            )
+        check_real_dt("FixedTimestep.advance: real_dt", real_dt)
         return self.advance_ns(round(real_dt * _NS))
 
     def advance_ns(self, real_ns: int) -> int:
-        """:meth:`advance` with integer nanoseconds (exact; what a nanosecond clock gives)."""
-        if real_ns < 0:
-            raise ValueError(f"FixedTimestep.advance_ns: real_ns must be >= 0, got {real_ns}")
+        """:meth:`advance` with integer nanoseconds (exact; what a nanosecond clock gives).
+
+        ``real_ns`` must be an int (numpy ints too) from 0 to a year's worth: a float, even
+        a whole one, is refused, because a NaN or an infinity would poison the accumulator
+        for good and a fraction of a nanosecond would unbalance the books.
+        """
+        if not is_int(real_ns) or not 0 <= real_ns <= _MAX_ADVANCE_NS:
+            raise ValueError(
+                f"FixedTimestep.advance_ns: real_ns must be an int from 0 to {_MAX_ADVANCE_NS}, got {real_ns!r}"
+            )
+        real_ns = int(real_ns)  # a numpy int64 would overflow the exact Python-int books
         if self._paused:
             self.paused_ns += real_ns
             n = min(self._pending_steps, self.max_catch_up)
@@ -234,6 +264,8 @@ def advance_scheduler(
         raise TypeError(f"advance_scheduler(scheduler, timestep, real_dt): timestep is a {type(timestep).__name__}")
     if not callable(getattr(scheduler, "tick", None)):
         raise TypeError(f"advance_scheduler(scheduler, timestep, real_dt): scheduler is a {type(scheduler).__name__}")
+    if limit is not None and not is_int(limit):
+        raise ValueError(f"advance_scheduler: limit must be an int or None, got {limit!r}")
     before_ns, before_steps = timestep.dropped_ns, timestep.dropped_steps
     n = timestep.advance(real_dt)
     if timestep.dropped_ns != before_ns and scheduler.observers:

@@ -54,7 +54,8 @@ import pyglet.app
 from arcade.gl import BufferDescription
 from numpy.typing import NDArray
 
-from ._fixed import FixedTimestep, advance_scheduler
+from .._checks import is_finite_real, is_int
+from ._fixed import FixedTimestep, advance_scheduler, check_real_dt
 
 if TYPE_CHECKING:
     from arcade.gl import Buffer, Geometry, Program
@@ -70,6 +71,11 @@ class SchedulerDriver:
 
     ``max_ticks`` stops ticking after that many ticks (the window keeps drawing): a demo
     run with ``--ticks N`` or a test that needs an exact count uses it.
+
+    Arguments are checked here, not on the first frame: ``rate_hz`` and ``max_catch_up`` as
+    :class:`~ecs.integrations.FixedTimestep` checks them, ``max_ticks`` an int >= 0 or None,
+    the keys ints or None (ValueError naming the argument; TypeError for a scheduler that is
+    not one).
     """
 
     __slots__ = (
@@ -96,6 +102,13 @@ class SchedulerDriver:
         step_key: int | None = arcade.key.PERIOD,
         max_ticks: int | None = None,
     ) -> None:
+        if not callable(getattr(scheduler, "tick", None)):
+            raise TypeError(f"SchedulerDriver: scheduler must be an ecs.Scheduler, got {type(scheduler).__name__}")
+        if max_ticks is not None and (not is_int(max_ticks) or max_ticks < 0):
+            raise ValueError(f"SchedulerDriver: max_ticks must be an int >= 0 or None, got {max_ticks!r}")
+        for name, key in (("pause_key", pause_key), ("step_key", step_key)):
+            if key is not None and not is_int(key):
+                raise ValueError(f"SchedulerDriver: {name} must be an arcade key code (int) or None, got {key!r}")
         self.scheduler = scheduler
         self.timestep = FixedTimestep(rate_hz, max_catch_up)
         self.pause_key = pause_key
@@ -153,9 +166,15 @@ class SchedulerDriver:
 
     # -- event handlers (public so an app may also call them from its own handlers) -----------
     def on_update(self, delta_time: float) -> None:
-        """Advance the fixed timestep by ``delta_time`` real seconds and run the ticks owed."""
+        """Advance the fixed timestep by ``delta_time`` real seconds and run the ticks owed.
+
+        A ``delta_time`` that is negative, NaN or not a number raises ValueError before
+        anything is counted (``frames`` and ``real_time`` stay as they were).
+        """
         if not self._active():
             return
+        # checked before counting: a NaN added to real_time would stay there for good
+        check_real_dt("SchedulerDriver.on_update: delta_time", delta_time)
         self.frames += 1
         self.real_time += delta_time
         limit = None if self.max_ticks is None else self.max_ticks - self.ticks
@@ -206,6 +225,10 @@ def run_window(window: arcade.Window, *, until: Callable[[], bool] | None = None
     ``arcade.run()``), with real frame times, and flips the EGL surface. Returns the frames
     run by the headless loop (0 for the pyglet loop, which does not count them).
     """
+    if not isinstance(window, arcade.Window):
+        raise TypeError(f"run_window: window must be an arcade Window, got {type(window).__name__}")
+    if until is not None and not callable(until):
+        raise TypeError(f"run_window: until must be callable, got {type(until).__name__}")
 
     def check(_dt: float) -> None:
         if until is not None and until():
@@ -310,6 +333,11 @@ void main() {
 }
 """
 
+#: a circle finer than this is invisible at any size a sprite has, and costs vertices per entity
+_MAX_SEGMENTS: Final = 1024
+#: when the context cannot say which GL point sizes it supports (GL only guarantees 1)
+_FALLBACK_POINT_SIZES: Final = (1.0, 64.0)
+
 #: name -> (per-instance buffer format, components, numpy dtype)
 _ATTRS: Final = {
     "pos": ("2f", 2, np.float32),
@@ -328,8 +356,10 @@ def mesh(shape: str, segments: int = 12) -> NDArray[np.float32]:
     ``"points"`` shape has no mesh: it draws one GL point per entity.)
     """
     if shape == "circle":
-        if segments < 3:
-            raise ValueError(f"mesh: a circle needs at least 3 segments, got {segments}")
+        if not is_int(segments) or not 3 <= segments <= _MAX_SEGMENTS:
+            raise ValueError(
+                f"mesh: a circle needs at least 3 segments (an int, at most {_MAX_SEGMENTS}), got {segments!r}"
+            )
         a = np.linspace(0.0, 2.0 * np.pi, segments + 1)
         rim = np.stack([np.cos(a), np.sin(a)], axis=1)
         tris = np.empty((segments, 3, 2))
@@ -346,17 +376,86 @@ def mesh(shape: str, segments: int = 12) -> NDArray[np.float32]:
     raise ValueError(f"mesh: unknown shape {shape!r}; expected circle, square, triangle or diamond")
 
 
-def _column(name: str, values: Any, n: int) -> NDArray[Any]:
-    """``values`` as a C-contiguous array of the attribute's dtype and shape, copied only if needed."""
+#: the draw() argument each column comes from, for error messages
+_ARGUMENT: Final = {"pos": "positions", "prev": "previous", "angle": "angles", "color": "colors", "scale": "scales"}
+
+
+def _column(name: str, values: Any, n: int | None) -> NDArray[Any]:
+    """``values`` as a C-contiguous array of the attribute's dtype and shape, copied only if needed.
+
+    ``n`` is the row count the column must have (None: any, for the positions that set it).
+    Per frame, so the checks are O(1) (dtype kind and shape), except for colours given in a
+    wider integer type than uint8, whose range is checked as they are converted anyway.
+    """
     _, comps, dtype = _ATTRS[name]
+    arg = _ARGUMENT[name]
     arr = np.asarray(values)
-    if name == "color" and arr.ndim == 2 and arr.shape[1] == 3:
-        arr = np.concatenate([arr.astype(np.uint8, copy=False), np.full((len(arr), 1), 255, np.uint8)], axis=1)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    expected = (n, comps) if comps > 1 else (n,)
-    if arr.shape != expected:
-        raise ValueError(f"NumpySpriteRenderer.draw: {name} has shape {arr.shape}, expected {expected}")
-    return arr
+    kinds = "iu" if name == "color" else "iuf"
+    if arr.dtype.kind not in kinds:
+        got = f"dtype {arr.dtype}" if isinstance(values, np.ndarray) else type(values).__name__
+        # a float colour is ambiguous (0-1 or 0-255?) and a cast to uint8 would hide it
+        what = "integers 0-255 (uint8)" if name == "color" else "numbers"
+        raise ValueError(f"NumpySpriteRenderer.draw: {arg} must be an array of {what}, got {got}")
+    rows = arr.shape[0] if n is None and arr.ndim else n
+    widths = (3, 4) if name == "color" else (comps,)
+    ok = arr.shape[:1] == (rows,) and (arr.shape[1:] == () if comps == 1 else arr.ndim == 2 and arr.shape[1] in widths)
+    if not ok:
+        shape = "(N,)" if comps == 1 else ("(N, 4) or (N, 3)" if name == "color" else "(N, 2)")
+        rows_note = "" if n is None else f" with N={n} (as many rows as positions)"
+        raise ValueError(f"NumpySpriteRenderer.draw: {arg} must be an {shape} array{rows_note}, got shape {arr.shape}")
+    if name == "color":
+        if arr.dtype != np.uint8 and arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(
+                f"NumpySpriteRenderer.draw: colors must be 0-255, got values from {arr.min()} to {arr.max()}"
+            )
+        if arr.shape[1] == 3:
+            arr = np.concatenate([arr.astype(np.uint8, copy=False), np.full((len(arr), 1), 255, np.uint8)], axis=1)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _check_size(ctx: Any, size: Any, points: bool) -> float:
+    if not is_finite_real(size) or size <= 0:
+        raise ValueError(f"NumpySpriteRenderer: size must be a finite number > 0, got {size!r}")
+    if points:
+        # GL refuses (GL_INVALID_VALUE) point sizes outside what the driver supports
+        try:
+            low, high = (float(v) for v in ctx.info.POINT_SIZE_RANGE)
+        except (AttributeError, TypeError, ValueError):
+            low, high = _FALLBACK_POINT_SIZES
+        if size > high:
+            raise ValueError(
+                f"NumpySpriteRenderer: size of a point must be at most {high:g} pixels here "
+                f"(the GL point size range is {low:g}-{high:g}), got {size!r}"
+            )
+    return float(size)
+
+
+def _check_color(color: Any) -> tuple[int, int, int, int]:
+    try:
+        parts = tuple(color)
+    except TypeError:
+        parts = ()
+    if len(parts) not in (3, 4) or not all(is_int(c) and 0 <= c <= 255 for c in parts):
+        raise ValueError(f"NumpySpriteRenderer: color must be 3 or 4 ints 0-255 (RGB or RGBA), got {color!r}")
+    r, g, b, *a = (int(c) for c in parts)
+    return (r, g, b, a[0] if a else 255)
+
+
+def _check_shape(shape: Any, segments: Any) -> NDArray[np.float32]:
+    if not is_int(segments) or not 3 <= segments <= _MAX_SEGMENTS:
+        raise ValueError(f"NumpySpriteRenderer: segments must be an int from 3 to {_MAX_SEGMENTS}, got {segments!r}")
+    if isinstance(shape, str):
+        return mesh(shape, segments)
+    arr = np.asarray(shape)
+    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] != 2 or not arr.size or len(arr) % 3:
+        raise ValueError(
+            "NumpySpriteRenderer: shape must be a mesh name or (M, 2) triangle vertices with M a positive "
+            f"multiple of 3, got {type(shape).__name__} of shape {arr.shape}"
+        )
+    verts = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(verts).all():
+        raise ValueError("NumpySpriteRenderer: shape vertices must be finite numbers")
+    return verts
 
 
 @final
@@ -371,6 +470,12 @@ class NumpySpriteRenderer:
     ``shape="points"`` draws each entity as one square GL point ``size`` pixels wide: one
     vertex instead of six or more, about 3x faster on a software rasteriser (Mesa llvmpipe)
     for 100k sparks, but with no angle or per-entity scale.
+
+    Everything is checked here, before any GPU buffer is made: ``size`` must be a finite
+    number > 0 (for points, no larger than the context's ``POINT_SIZE_RANGE``), ``color``
+    3 or 4 ints 0-255, ``capacity`` an int >= 0, ``segments`` an int from 3 to 1024, and an
+    array ``shape`` (M, 2) finite numbers with M a positive multiple of 3; anything else
+    raises ValueError naming the argument.
     """
 
     __slots__ = ("_buffers", "_capacity", "_geometry", "_programs", "color", "ctx", "draws", "points", "size")
@@ -385,10 +490,19 @@ class NumpySpriteRenderer:
         capacity: int = 1024,
         segments: int = 12,
     ) -> None:
+        if not callable(getattr(ctx, "buffer", None)):
+            got = type(ctx).__name__
+            raise TypeError(f"NumpySpriteRenderer: ctx must be an arcade context (window.ctx), got {got}")
+        points = isinstance(shape, str) and shape == "points"
+        size = _check_size(ctx, size, points)
+        rgba = _check_color(color)
+        if not is_int(capacity) or capacity < 0:
+            raise ValueError(f"NumpySpriteRenderer: capacity must be an int >= 0, got {capacity!r}")
+        verts = None if points else _check_shape(shape, segments)
         self.ctx = ctx
-        self.size = float(size)
-        self.color = tuple(color) if len(color) == 4 else (*color, 255)
-        self.points = isinstance(shape, str) and shape == "points"
+        self.size = size
+        self.color = rgba
+        self.points = points
         self._capacity = max(16, int(capacity))
         self._buffers: dict[str, Buffer] = {
             name: ctx.buffer(reserve=self._capacity * comps * np.dtype(dtype).itemsize, usage="stream")
@@ -398,12 +512,7 @@ class NumpySpriteRenderer:
             BufferDescription(self._buffers[name], fmt, [f"in_{name}"], instanced=not self.points)
             for name, (fmt, _, _) in _ATTRS.items()
         ]
-        if not self.points:
-            verts = mesh(shape, segments) if isinstance(shape, str) else np.ascontiguousarray(shape, dtype=np.float32)
-            if verts.ndim != 2 or verts.shape[1] != 2 or len(verts) % 3:
-                raise ValueError(
-                    f"NumpySpriteRenderer: shape must be (M, 2) triangle vertices, M % 3 == 0: {verts.shape}"
-                )
+        if verts is not None:
             content.insert(0, BufferDescription(ctx.buffer(data=verts.tobytes()), "2f", ["in_vert"]))
         self._geometry: Geometry = ctx.geometry(content, mode=ctx.POINTS if self.points else ctx.TRIANGLES)
         self._programs: dict[tuple[bool, bool, bool, bool], Program] = {}
@@ -453,7 +562,9 @@ class NumpySpriteRenderer:
         """
         if self.points and (angles is not None or scales is not None):
             raise ValueError("NumpySpriteRenderer.draw: points have no angle or scale; use a mesh shape")
-        pos = _column("pos", positions, len(positions))
+        if previous is not None and not is_finite_real(alpha):
+            raise ValueError(f"NumpySpriteRenderer.draw: alpha must be a finite number, got {alpha!r}")
+        pos = _column("pos", positions, None)
         n = len(pos)
         if n == 0:
             return 0
@@ -484,8 +595,10 @@ class NumpySpriteRenderer:
         if self.points:
             saved = self.ctx.point_size
             self.ctx.point_size = self.size
-            self._geometry.render(prog, vertices=n)
-            self.ctx.point_size = saved
+            try:
+                self._geometry.render(prog, vertices=n)
+            finally:  # a failed draw must not leave its point size to every later one
+                self.ctx.point_size = saved
         else:
             self._geometry.render(prog, instances=n)
         self.draws += 1

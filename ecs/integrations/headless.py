@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
-from ._fixed import FixedTimestep, advance_scheduler
+from .._checks import is_finite_real, is_int
+from ._fixed import FixedTimestep, advance_scheduler, check_rate
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -51,11 +52,19 @@ def run_fixed(
     first, measured on the scheduler's clock (a slow tick is not made up by skipping; the
     run just finishes late). ``until(scheduler)`` is checked before each tick and stops the
     run when true.
+
+    Every argument is checked before the first tick: ``ticks`` must be an int >= 0 (not
+    2.5, which would silently run 3) and ``rate_hz`` a number in the range
+    :class:`~ecs.integrations.FixedTimestep` accepts (ValueError naming the argument);
+    ``scheduler``, ``sleep`` and ``until`` must be what they say (TypeError).
     """
-    if ticks < 0:
-        raise ValueError(f"run_fixed: ticks must be >= 0, got {ticks}")
-    if not rate_hz > 0:
-        raise ValueError(f"run_fixed: rate_hz must be > 0, got {rate_hz!r}")
+    _check_scheduler("run_fixed", scheduler)
+    if not is_int(ticks) or ticks < 0:
+        raise ValueError(f"run_fixed: ticks must be an int >= 0, got {ticks!r}")
+    rate_hz = check_rate("run_fixed", rate_hz)
+    _check_callable("run_fixed", "sleep", sleep)
+    if until is not None:
+        _check_callable("run_fixed", "until", until)
     dt = 1.0 / rate_hz
     period_ns = round(1e9 / rate_hz)
     clock = scheduler.clock
@@ -73,12 +82,23 @@ def run_fixed(
     return done
 
 
+def _check_scheduler(where: str, scheduler: Any) -> None:
+    if not callable(getattr(scheduler, "tick", None)) or not hasattr(scheduler, "clock"):
+        raise TypeError(f"{where}: scheduler must be an ecs.Scheduler, got {type(scheduler).__name__}")
+
+
+def _check_callable(where: str, name: str, value: Any) -> None:
+    if not callable(value):
+        raise TypeError(f"{where}: {name} must be callable, got {type(value).__name__}")
+
+
 @final
 class PygletClockDriver:
     """Ticks a scheduler at a fixed rate from its own ``pyglet.clock.Clock``.
 
     ``time_function`` is the clock's time source in seconds (``time.perf_counter`` by
-    default; a test passes a manual one together with a matching ``sleep``).
+    default; a test passes a manual one together with a matching ``sleep``). ``rate_hz``
+    and ``max_catch_up`` are checked as :class:`~ecs.integrations.FixedTimestep` checks them.
     """
 
     __slots__ = (
@@ -102,6 +122,9 @@ class PygletClockDriver:
         time_function: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
+        _check_scheduler("PygletClockDriver", scheduler)
+        _check_callable("PygletClockDriver", "time_function", time_function)
+        _check_callable("PygletClockDriver", "sleep", sleep)
         import pyglet.clock  # imported here: the plain loop above needs no pyglet
 
         self.scheduler = scheduler
@@ -156,11 +179,21 @@ class PygletClockDriver:
         At least one stop condition is required (a server that runs forever calls
         ``start()`` and ``poll()`` from its own loop). Sleeps between callbacks through
         ``sleep``. Returns the ticks run by this call.
+
+        ``ticks`` must be an int >= 0 and ``duration`` a finite number of seconds >= 0 (a NaN
+        duration would never be reached): anything else raises ValueError before the driver
+        starts; a non-callable ``until`` raises TypeError.
         """
         if ticks is None and duration is None and until is None:
             raise ValueError("PygletClockDriver.run: give ticks=, duration= or until= (or use start() and poll())")
-        if ticks is not None and ticks < 0:
-            raise ValueError(f"PygletClockDriver.run: ticks must be >= 0, got {ticks}")
+        if ticks is not None and (not is_int(ticks) or ticks < 0):
+            raise ValueError(f"PygletClockDriver.run: ticks must be an int >= 0, got {ticks!r}")
+        if duration is not None and (not is_finite_real(duration) or duration < 0):
+            raise ValueError(
+                f"PygletClockDriver.run: duration must be a finite number of seconds >= 0, got {duration!r}"
+            )
+        if until is not None:
+            _check_callable("PygletClockDriver.run", "until", until)
         start_ticks = self.ticks
         end_time = None if duration is None else self.clock.time() + duration
         self._tick_limit = None if ticks is None else start_ticks + ticks

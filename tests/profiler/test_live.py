@@ -199,3 +199,81 @@ def test_nobody_listening_means_retrying_until_stopped() -> None:
     assert live.connects == 0
     with pytest.raises(RuntimeError, match="nothing to save"):
         live.save("never.trace.jsonl")
+
+
+# -- bad input: refused by name, and no dead thread behind a stale status ---------------------------------
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("a..b:1", r"not a host name in 'a..b:1'"),  # once a UnicodeError in the thread, "connecting" forever
+        ("x" * 300 + ":1", "not a host name in"),
+        ("example..com:7777", "not a host name"),
+    ],
+)
+def test_a_host_that_no_resolver_accepts_is_refused_with_a_banner(address: str, message: str) -> None:
+    from profiler_app._state import ProfilerState
+
+    with pytest.raises(ValueError, match=message):
+        parse_address(address)
+    state = ProfilerState()
+    try:
+        assert state.connect(address) is False
+        assert state.live is None and state.mode == "file"
+        assert any("not a host name" in b.text for b in state.banners)
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout": -1}, "timeout must be a finite number of seconds > 0, got -1"),
+        ({"timeout": float("nan")}, "timeout .* got nan"),
+        ({"timeout": "3"}, "timeout .* got '3'"),
+        ({"retry_delay": -1}, "retry_delay .* got -1"),
+        ({"max_retry_delay": float("inf")}, "max_retry_delay .* got inf"),
+        ({"publish_interval": 0}, "publish_interval .* got 0"),
+        ({"capacity": 0}, "capacity must be an int >= 1, got 0"),
+        ({"capacity": 2.5}, "capacity .* got 2.5"),
+        ({"host": "a..b"}, "not a host name"),
+        ({"host": ""}, "host must be a non-empty host name"),
+        ({"port": 0}, "port must be an int from 1 to 65535, got 0"),
+        ({"port": "7777"}, "port .* got '7777'"),
+    ],
+)
+def test_a_connection_refuses_bad_options_before_any_thread_starts(options: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"host": "127.0.0.1", "port": 1, **options}
+    before = threading.active_count()
+    with pytest.raises(ValueError, match=message):
+        LiveConnection(**arguments)  # type: ignore[arg-type]
+    assert threading.active_count() == before
+
+
+def test_a_host_name_that_gets_to_the_thread_is_rejected_not_retried() -> None:
+    live = LiveConnection("127.0.0.1", 1, retry_delay=0.05)
+    live.host = "a..b"  # as if it had slipped past the checks
+    live.start()
+    try:
+        assert wait_for(lambda: not live.running)
+        assert live.status == "rejected"
+        assert "127.0.0.1:1" in live.message and "not a valid host name" in live.message
+    finally:
+        live.stop()
+
+
+@pytest.mark.parametrize("where", ["_connect_loop", "_watch_loop"])
+def test_any_error_in_a_background_thread_ends_as_a_visible_failed_status(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = LiveConnection("127.0.0.1", 1, retry_delay=0.05, publish_interval=0.05)
+
+    def boom() -> None:
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(live, where, boom)
+    live.start()
+    try:
+        assert wait_for(lambda: live.status == "failed" and not live.running)
+        assert "127.0.0.1:1" in live.message and "RuntimeError: something unforeseen" in live.message
+    finally:
+        live.stop()
