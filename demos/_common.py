@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import ecs
 from ecs.integrations import MAX_RATE_HZ, MIN_RATE_HZ
 from ecs.integrations.headless import run_fixed
+from ecs.trace._net import parse_address as _parse_address
 
 if TYPE_CHECKING:
     import arcade
@@ -290,21 +291,15 @@ def _cannot_write(path: str) -> str | None:
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """``"9000"`` -> ("127.0.0.1", 9000); ``"0.0.0.0:9000"`` -> ("0.0.0.0", 9000)."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host = "127.0.0.1"
+    """``"9000"`` -> ("127.0.0.1", 9000); ``"0.0.0.0:9000"`` -> ("0.0.0.0", 9000).
+
+    The library's reading of an address (``ecs.trace._net.parse_address``), with its
+    ValueError turned into argparse's usage error.
+    """
     try:
-        number = int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--stream: {text!r} is not [HOST:]PORT") from None
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"--stream: port {number} is out of range")
-    try:
-        host.encode("idna")  # what the bind does to a name first; "a..b" would raise there
-    except UnicodeError:
-        raise argparse.ArgumentTypeError(f"--stream: {host!r} in {text!r} is not a host name") from None
-    return host or "127.0.0.1", number
+        return _parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _attach_outputs(sched: ecs.Scheduler, args: argparse.Namespace, out: Callable[[str], None]) -> None:

@@ -45,7 +45,7 @@ def _positive_arg(text: str) -> float:
 
 def _address_arg(text: str) -> str:
     try:
-        parse_address(text)  # refused here, so argparse prints usage instead of a dead connection
+        parse_address(text, connect=True)  # refused here, so argparse prints usage, not a dead connection
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text

@@ -40,6 +40,7 @@ import orjson
 from ecs import TraceFormatError
 from ecs._checks import is_finite_real, is_int
 from ecs.trace import LiveStreamClient
+from ecs.trace._net import parse_address
 
 from ._data import Capture, RollingWindow, index_capture, write_trace
 
@@ -49,32 +50,6 @@ __all__ = ["MAX_GARBAGE_RUN", "LiveConnection", "parse_address"]
 MAX_GARBAGE_RUN: Final = 20
 #: Seconds of silence after which a connection is considered lost (servers send a status line every second).
 READ_TIMEOUT: Final = 10.0
-
-
-def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """``"HOST:PORT"``, ``":PORT"`` or ``"PORT"`` -> (host, port); ValueError naming the text when invalid."""
-    value = text.strip()
-    host, sep, port_text = value.rpartition(":")
-    if not sep:
-        host, port_text = "", value
-    host = host.strip("[]") or default_host
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"not an address: {text!r} (expected HOST:PORT, e.g. 127.0.0.1:7777)") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"port out of range in {text!r}: {port}")
-    _check_host(host, text)
-    return host, port
-
-
-def _check_host(host: str, text: str) -> None:
-    """ValueError naming ``text`` when ``host`` could never be looked up (empty labels, too long)."""
-    try:
-        # what socket.getaddrinfo does to a name first; it raises UnicodeError for "a..b"
-        host.encode("idna")
-    except UnicodeError as exc:
-        raise ValueError(f"not a host name in {text!r}: {host!r} ({exc})") from None
 
 
 class LiveConnection:
@@ -106,9 +81,9 @@ class LiveConnection:
         address = f"{host}:{port}"
         if not isinstance(host, str) or not host:
             raise ValueError(f"LiveConnection: host must be a non-empty host name, got {host!r}")
-        _check_host(host, address)
         if not is_int(port) or not 0 < port < 65536:
             raise ValueError(f"LiveConnection: port must be an int from 1 to 65535, got {port!r}")
+        parse_address(address, connect=True)  # a host name no resolver accepts ("a..b")
         if not is_int(capacity) or capacity < 1:
             raise ValueError(f"LiveConnection: capacity must be an int >= 1, got {capacity!r}")
         for name, seconds in (

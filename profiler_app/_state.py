@@ -312,7 +312,7 @@ class ProfilerState:
         """Connect to a live stream (``HOST:PORT``); False with a banner when the address is invalid."""
         text = address if address is not None else self.live_address
         try:
-            host, port = parse_address(text)
+            host, port = parse_address(text, connect=True)
             live = LiveConnection(host, port, capacity=self.live_capacity)
         except ValueError as exc:  # refused before anything changed: the old connection stays
             self.banners.append(Banner(str(exc), "error"))

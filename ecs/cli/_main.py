@@ -27,30 +27,13 @@ import numpy as np
 
 from .._errors import EcsError
 from ..trace import TraceData, export_chrome, group_stats, load_trace
+from ..trace._net import parse_address
 from ..trace._schema import GROUP_FIELDS, RESULTS, SYSTEM_FIELDS
 from . import _report
 
-__all__ = ["build_parser", "main", "parse_address", "trace_problems"]
+__all__ = ["build_parser", "main", "trace_problems"]
 
 OK, PROBLEM, UNUSABLE = 0, 1, 2
-
-
-def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """``"PORT"``, ``"HOST:PORT"`` or ``"[V6HOST]:PORT"`` -> ``(host, port)``; ValueError if malformed."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        host, port_text = default_host, text
-    elif host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif not host:
-        host = default_host
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"not an address: {text!r} (expected PORT or HOST:PORT)") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port out of range in {text!r}")
-    return host, port
 
 
 def _load(path: str, err: IO[str]) -> TraceData | None:
@@ -186,7 +169,7 @@ def _cmd_tail(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         print(f"ecs-trace tail: --ticks must be >= 1, got {args.ticks}", file=err)
         return UNUSABLE
     try:
-        host, port = parse_address(args.address)
+        host, port = parse_address(args.address, connect=True)
     except ValueError as exc:
         print(f"ecs-trace tail: {exc}", file=err)
         return UNUSABLE

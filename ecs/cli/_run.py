@@ -218,7 +218,8 @@ def _check_outputs(args: argparse.Namespace, profile: _Profile) -> str | None:
 
 
 def run_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from ._main import PROBLEM, UNUSABLE, parse_address
+    from ..trace._net import parse_address
+    from ._main import PROBLEM, UNUSABLE
 
     try:
         factory = load_factory(args.target)

@@ -17,6 +17,7 @@ __all__ = [
     "check_bind_host",
     "check_port",
     "http_url",
+    "parse_address",
     "serve_in_thread",
     "stop_serving",
 ]
@@ -60,6 +61,36 @@ def check_port(port: Any, what: str = "this endpoint") -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"port for {what} must be in 0..65535 (0 picks a free port), got {port!r}")
     return int(port)
+
+
+def parse_address(text: str, default_host: str = "127.0.0.1", *, connect: bool = False) -> tuple[str, int]:
+    """``"PORT"``, ``":PORT"``, ``"HOST:PORT"`` or ``"[V6HOST]:PORT"`` -> ``(host, port)``.
+
+    One reading of an address for every command line (``ecs-trace``, the demos, the
+    profiler). ValueError naming ``text`` when it is malformed, the port is out of range
+    (``connect=True``: 1..65535, as port 0 only makes sense to listen on), or the host is no
+    name a resolver would accept (``a..b`` would otherwise fail later, inside the socket call,
+    with a UnicodeError that names nothing).
+    """
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep:
+        host, port_text = default_host, text.strip()
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif not host:
+        host = default_host
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"not an address: {text!r} (expected PORT or HOST:PORT)") from None
+    low = 1 if connect else 0
+    if not low <= port <= 65535:
+        raise ValueError(f"port out of range in {text!r}: {port} (expected {low}..65535)")
+    try:
+        host.encode("idna")  # what socket.getaddrinfo does to a name first
+    except UnicodeError as exc:
+        raise ValueError(f"not a host name in {text!r}: {host!r} ({exc})") from None
+    return host, port
 
 
 def http_url(host: str, port: int, path: str = "") -> str:
