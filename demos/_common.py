@@ -24,7 +24,6 @@ a :class:`GroupTimes` observer: the same numbers a trace records.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import ecs
+from ecs.cli._args import address_arg, count_arg, number_arg
 from ecs.integrations import MAX_RATE_HZ, MIN_RATE_HZ
 from ecs.integrations.headless import run_fixed
 from ecs.trace._net import parse_address as _parse_address
@@ -188,29 +188,10 @@ class StartError(Exception):
     """Something only knowable once the game starts (a port in use): one line for the player."""
 
 
-def count_arg(least: int) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number >= ``least``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
+_positive_arg = number_arg()
+#: an argparse ``type``: a probability, a number from 0 to 1
+fraction_arg = number_arg(0.0, 1.0, low_open=False)
+_address_arg = address_arg()
 
 
 def _rate_arg(text: str) -> float:
@@ -221,22 +202,6 @@ def _rate_arg(text: str) -> float:
             f"must be from {MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} ticks per second, got {text}"
         )
     return value
-
-
-def fraction_arg(text: str) -> float:
-    """An argparse ``type``: a probability, a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
-    return value
-
-
-def _address_arg(text: str) -> str:
-    parse_address(text)  # refused here, so argparse prints usage instead of a traceback
-    return text
 
 
 def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -6,49 +6,18 @@ Also ``python -m profiler_app``. See ``docs/profiler.md``.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from ._live import parse_address
+from ecs.cli._args import address_arg, count_arg, number_arg
+
 from ._state import VIEWS, ProfilerState
 
 __all__ = ["main", "parse_args"]
 
 #: larger than any screen or GL framebuffer this app can open
 MAX_WINDOW_SIDE = 16384
-
-
-def _count_arg(least: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def _address_arg(text: str) -> str:
-    try:
-        parse_address(text, connect=True)  # refused here, so argparse prints usage, not a dead connection
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def _window_size(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
@@ -99,18 +68,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--connect",
         metavar="HOST:PORT",
-        type=_address_arg,
+        type=address_arg(connect=True),
         help="follow a scheduler's live stream (ecs.trace.LiveStreamServer)",
     )
     parser.add_argument(
-        "--capacity", type=_count_arg(1), default=10_000, help="live mode: ticks kept in the rolling window (10000)"
+        "--capacity", type=count_arg(1), default=10_000, help="live mode: ticks kept in the rolling window (10000)"
     )
     parser.add_argument(
-        "--budget", type=_positive_arg, default=None, help="frame budget in ms for the frame graph (16.6)"
+        "--budget", type=number_arg(), default=None, help="frame budget in ms for the frame graph (16.6)"
     )
     parser.add_argument("--replay", action="store_true", help="replay the first file as if it were live")
     parser.add_argument("--view", choices=sorted(VIEWS), help="the view in front at start")
-    parser.add_argument("--frames", type=_count_arg(1), help="render N frames (after the data is loaded), then exit")
+    parser.add_argument("--frames", type=count_arg(1), help="render N frames (after the data is loaded), then exit")
     parser.add_argument("--screenshot", metavar="OUT.png", help="with --frames: write the last frame as a PNG")
     parser.add_argument("--size", default="1280x720", help="window size WxH (1280x720)")
     parser.add_argument(
