@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import ecs
-from ecs.cli._args import address_arg, count_arg, number_arg
+from ecs.cli._args import address_arg, count_arg, image_problem, number_arg, output_problem
 from ecs.integrations import MAX_RATE_HZ, MIN_RATE_HZ
 from ecs.integrations.headless import run_fixed
 from ecs.trace._net import parse_address as _parse_address
@@ -209,16 +209,9 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     for flag, path in (("--record", args.record), ("--screenshot", args.screenshot)):
         if path is None:
             continue
-        if os.path.isdir(path):
-            parser.error(f"{flag}: {path} is a directory; give a file name")
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            parser.error(f"{flag}: the directory {parent} does not exist")
-        if flag == "--screenshot" and not _is_image_name(path):
-            parser.error(f"{flag}: {path!r} does not end in an image type that can be written; use .png")
-        problem = _cannot_write(path)
+        problem = (image_problem(path) if flag == "--screenshot" else None) or output_problem(path)
         if problem:
-            parser.error(f"{flag}: cannot write {path}: {problem}")
+            parser.error(f"{flag}: {problem}")
     if args.hitches is not None:
         try:
             os.makedirs(args.hitches, exist_ok=True)
@@ -232,27 +225,6 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("--screenshot draws a window frame; it cannot be used with --headless")
     if args.screenshot and args.ticks is None:
         parser.error("--screenshot needs --ticks N (the frame after tick N is saved)")
-
-
-def _is_image_name(path: str) -> bool:
-    from PIL import Image
-
-    ext = os.path.splitext(path)[1].lower()
-    return Image.registered_extensions().get(ext) in Image.SAVE
-
-
-def _cannot_write(path: str) -> str | None:
-    """Why ``path`` cannot be opened for writing, or None; an empty file made to find out is removed."""
-    # Only trying tells: root passes os.access() everywhere, and /proc exists but refuses new files.
-    existed = os.path.exists(path)
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if not existed:
-        os.remove(path)
-    return None
 
 
 def parse_address(text: str) -> tuple[str, int]:

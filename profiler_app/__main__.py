@@ -6,11 +6,10 @@ Also ``python -m profiler_app``. See ``docs/profiler.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-from ecs.cli._args import address_arg, count_arg, number_arg
+from ecs.cli._args import address_arg, count_arg, image_problem, number_arg, output_problem
 
 from ._state import VIEWS, ProfilerState
 
@@ -32,28 +31,9 @@ def _window_size(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
 
 def _check_screenshot(parser: argparse.ArgumentParser, path: str) -> None:
     """Refuse a screenshot path that would fail only after the frames were rendered."""
-    from PIL import Image
-
-    ext = os.path.splitext(path)[1].lower()
-    writable = sorted(e for e, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
-    if ext not in writable:
-        parser.error(
-            f"--screenshot: {path!r} does not end in an image type that can be written; use .png (or .jpg, .bmp)"
-        )
-    if os.path.isdir(path):
-        parser.error(f"--screenshot: {path} is a directory; give a file name")
-    parent = os.path.dirname(os.path.abspath(path))
-    existed = os.path.exists(path)
-    try:
-        os.makedirs(parent, exist_ok=True)  # what saving does anyway
-        # Root may write where os.access says no, and /proc says yes to access() but no to open():
-        # only trying tells. An empty file made here is removed again.
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        parser.error(f"--screenshot: cannot write {path}: {exc.strerror or exc}")
-    if not existed:
-        os.remove(path)
+    problem = image_problem(path) or output_problem(path, make_parent=True)
+    if problem:
+        parser.error(f"--screenshot: {problem}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -8,12 +8,14 @@ raises :class:`argparse.ArgumentTypeError`, which argparse prefixes with the opt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 from collections.abc import Callable
 
 from ..trace._net import parse_address
 
-__all__ = ["address_arg", "count_arg", "number_arg"]
+__all__ = ["address_arg", "count_arg", "image_problem", "number_arg", "output_problem"]
 
 
 def count_arg(least: int) -> Callable[[str], int]:
@@ -61,3 +63,43 @@ def address_arg(*, connect: bool = False) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def output_problem(path: str, *, make_parent: bool = False) -> str | None:
+    """Why ``path`` cannot be written as an output file, or None when it can.
+
+    Checked before a run starts, so a typo costs nothing: the path must not be a directory,
+    its directory must exist (``make_parent``: is created, as an image save does anyway), and
+    the file must open for appending, which changes nothing in an existing file; a file made
+    by the check is removed again. Only trying tells: root passes ``os.access`` everywhere,
+    and /proc exists but refuses new files.
+    """
+    if os.path.isdir(path):
+        return f"{path} is a directory; give a file name"
+    parent = os.path.dirname(os.path.abspath(path))
+    if make_parent:
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            return f"cannot make the directory {parent}: {getattr(exc, 'strerror', None) or exc}"
+    elif not os.path.isdir(parent):
+        return f"the directory {parent} does not exist"
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        return f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}"
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return None
+
+
+def image_problem(path: str) -> str | None:
+    """Why ``path`` cannot take a screenshot (an image type Pillow cannot write), or None."""
+    from PIL import Image
+
+    if Image.registered_extensions().get(os.path.splitext(path)[1].lower()) in Image.SAVE:
+        return None
+    return f"{path!r} does not end in an image type that can be written; use .png (or .jpg, .bmp)"

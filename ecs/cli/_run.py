@@ -25,6 +25,7 @@ from .._errors import EcsError
 from ..scheduler import Scheduler
 from ..trace import LiveStreamServer, TraceRecorder, export_chrome, load_trace
 from . import _report
+from ._args import output_problem
 
 __all__ = ["UsageError", "check_output_path", "load_factory", "parse_options", "run_command"]
 
@@ -181,26 +182,9 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
 
 
 def check_output_path(option: str, path: str) -> str | None:
-    """What stops ``path`` (given as ``option``) from being written, or None when it can be.
-
-    Checked before the factory runs, so that a typo costs nothing: the parent directory must
-    exist, the path must not be a directory, and the file must open for writing. The check
-    opens it for appending (which changes nothing in an existing file) and removes it again if
-    the check created it.
-    """
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path) or not os.path.isdir(parent):
-        return f"{option} {path}: not a file in an existing directory"
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "ab"):
-            pass
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-        return f"{option} {path}: cannot write there: {getattr(exc, 'strerror', None) or exc}"
-    if not existed:
-        with contextlib.suppress(OSError):
-            os.remove(path)
-    return None
+    """What stops ``path`` (given as ``option``) from being written, or None when it can be."""
+    problem = output_problem(path)
+    return None if problem is None else f"{option}: {problem}"
 
 
 def _check_outputs(args: argparse.Namespace, profile: _Profile) -> str | None:
