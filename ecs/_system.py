@@ -23,6 +23,7 @@ of the tick in a fixed order, so they need no write declaration.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,21 @@ __all__ = [
     "SystemDescriptor",
     "system",
 ]
+
+
+def not_a_plain_function(fn: object) -> str | None:
+    """Why ``fn`` cannot be called as ``fn(arg)`` by the scheduler, or None when it can.
+
+    The scheduler calls systems and hooks and ignores what they return, so a coroutine
+    function (``async def``) would never run its body (Python only warns "never awaited"),
+    and a generator function would stop at its first ``yield`` before running anything.
+    """
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return "is an async def function; the scheduler calls it without awaiting, so its body would never run"
+    if inspect.isgeneratorfunction(fn):
+        return "is a generator function (it yields); calling it would run none of its body"
+    return None
+
 
 T = TypeVar("T")
 
@@ -192,7 +208,9 @@ def system(
 
     Use it bare (``@ecs.system``) or with keyword options (``@ecs.system(reads=(Velocity,))``).
     The options are checked when the function is decorated (see :class:`SystemDescriptor`);
-    a bad one raises :class:`~ecs.BuildError` naming the system.
+    a bad one raises :class:`~ecs.BuildError` naming the system. So does an ``async def`` or
+    generator function: the scheduler calls a system and does not await or iterate it, so
+    its body would silently never run.
     """
     if fn is not None and not callable(fn):
         # ecs.system(5) or ecs.system((Position,)): options are keyword-only
@@ -201,6 +219,9 @@ def system(
     def wrap(f: Callable[[ExecutionContext], None]) -> FunctionSystem:
         if not callable(f):
             raise BuildError(f"ecs.system(...): can only decorate a function f(ctx), got {f!r}")
+        problem = not_a_plain_function(f)
+        if problem is not None:
+            raise BuildError(f"system {name or getattr(f, '__qualname__', f)!r} {problem}; write a plain def f(ctx)")
         desc = SystemDescriptor(
             name or cast(str, getattr(f, "__name__", "")),
             reads=reads,  # type: ignore[arg-type]  # SystemDescriptor checks and stores a tuple
