@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, Final, final
 import numpy as np
 from numpy.typing import NDArray
 
+from ._component import component_spec
 from ._entity import INDEX_MASK
 from ._errors import AccessError
+from .storage._protocol import gather_checked
 
 if TYPE_CHECKING:
     from .storage import ComponentStorage
@@ -101,10 +103,10 @@ class _GatheredView(ComponentView):
         arrays: dict[str, NDArray[Any]] = self._arrays
         arr = arrays.get(name)
         if arr is None:
-            spec = getattr(self._storage, "spec", None)
-            if spec is not None and name not in spec.field_names:
+            spec = component_spec(self._component)
+            if name not in spec.field_names:
                 raise AttributeError(f"component {self._component.__qualname__} has no field {name!r}")
-            arr = self._storage.gather(self._indices, name)
+            arr = gather_checked(self._storage, spec, self._indices, name)
             if self._writable:
                 self._touched.add(name)  # in-place edits are invisible to us: write back all accessed
             else:

@@ -75,6 +75,7 @@ from ._component import ComponentSpec
 from ._entity import DEAD, GENERATION_MASK, INDEX_BITS, EntityRegistry, describe
 from ._errors import EcsError, SnapshotError
 from .storage import Archetype, ArchetypeStorage, ComponentStorage
+from .storage._protocol import gather_checked
 
 if TYPE_CHECKING:
     from ._world import World
@@ -589,11 +590,11 @@ def take_snapshot(world: World, skip_resources: Iterable[type] = ()) -> WorldSna
         arrays[f"side/{spec.name}/indices"] = holders
         store = world.storage(ctype)
         if spec.is_object:
-            cols = {f.name: store.gather(holders, f.name) for f in spec.fields}
+            cols = {f.name: gather_checked(store, spec, holders, f.name) for f in spec.fields}
             side[spec.name] = {"objects": _encode_rows(spec, cols, reg.ids_of(holders), codecs[ctype])}
             continue
         for f in spec.fields:
-            col = np.asarray(store.gather(holders, f.name))
+            col = gather_checked(store, spec, holders, f.name)
             if col.base is not None:  # a custom storage may hand out a view: never alias live data
                 col = col.copy()
             arrays[f"side/{spec.name}/{f.name}"] = col

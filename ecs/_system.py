@@ -23,13 +23,14 @@ of the tick in a fixed order, so they need no write declaration.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload, runtime_checkable
 
 from ._checks import is_finite_real, is_int
-from ._errors import AccessError, BuildError
+from ._errors import AccessError, BuildError, EcsError, UnregisteredComponentError
 
 if TYPE_CHECKING:
     from ._commands import CommandBuffer
@@ -42,6 +43,21 @@ __all__ = [
     "SystemDescriptor",
     "system",
 ]
+
+
+def not_a_plain_function(fn: object) -> str | None:
+    """Why ``fn`` cannot be called as ``fn(arg)`` by the scheduler, or None when it can.
+
+    The scheduler calls systems and hooks and ignores what they return, so a coroutine
+    function (``async def``) would never run its body (Python only warns "never awaited"),
+    and a generator function would stop at its first ``yield`` before running anything.
+    """
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return "is an async def function; the scheduler calls it without awaiting, so its body would never run"
+    if inspect.isgeneratorfunction(fn):
+        return "is a generator function (it yields); calling it would run none of its body"
+    return None
+
 
 T = TypeVar("T")
 
@@ -192,7 +208,9 @@ def system(
 
     Use it bare (``@ecs.system``) or with keyword options (``@ecs.system(reads=(Velocity,))``).
     The options are checked when the function is decorated (see :class:`SystemDescriptor`);
-    a bad one raises :class:`~ecs.BuildError` naming the system.
+    a bad one raises :class:`~ecs.BuildError` naming the system. So does an ``async def`` or
+    generator function: the scheduler calls a system and does not await or iterate it, so
+    its body would silently never run.
     """
     if fn is not None and not callable(fn):
         # ecs.system(5) or ecs.system((Position,)): options are keyword-only
@@ -201,6 +219,9 @@ def system(
     def wrap(f: Callable[[ExecutionContext], None]) -> FunctionSystem:
         if not callable(f):
             raise BuildError(f"ecs.system(...): can only decorate a function f(ctx), got {f!r}")
+        problem = not_a_plain_function(f)
+        if problem is not None:
+            raise BuildError(f"system {name or getattr(f, '__qualname__', f)!r} {problem}; write a plain def f(ctx)")
         desc = SystemDescriptor(
             name or cast(str, getattr(f, "__name__", "")),
             reads=reads,  # type: ignore[arg-type]  # SystemDescriptor checks and stores a tuple
@@ -230,6 +251,9 @@ class _Source(Protocol):
     def is_alive(self, eid: int) -> bool: ...
 
 
+_NO_TYPES: frozenset[type] = frozenset()
+
+
 @dataclass(slots=True)
 class TickState:
     """Per-tick values shared by every context (set once per tick, not once per system)."""
@@ -237,13 +261,18 @@ class TickState:
     dt: float = 0.0
     tick: int = 0
     elapsed: float = 0.0
+    #: the group whose systems are running now, else None: a context refuses use outside its run
+    running: str | None = None
 
 
 class ExecutionContext:
     """What a running system sees: time, its queries, its commands, resources and a logger.
 
     One context exists per system and is reused every tick. Everything it hands out is
-    limited to the system's declared access.
+    limited to the system's declared access, and only while its group runs: a context kept
+    by a system and used after it returned (between ticks, or from another thread) raises
+    :class:`~ecs.EcsError` naming the system instead of reading or changing a world that has
+    moved on.
     """
 
     __slots__ = (
@@ -318,18 +347,55 @@ class ExecutionContext:
             f"which it did not declare; add it to reads= or writes="
         )
 
+    def _outside(self) -> EcsError:
+        return EcsError(
+            f"the context of system {self.descriptor.name!r} (group {self._group!r}) was used outside the "
+            "system's run; use ctx only inside the call that received it"
+        )
+
+    def _allows(self, what: object, allowed: frozenset[type]) -> bool:
+        try:
+            return what in allowed
+        except TypeError:  # unhashable: a list of types where one type was meant
+            return False
+
+    def _filter(self, given: Any, arg: str) -> frozenset[type]:
+        """A ``without=``/``with_=`` argument as registered component types, or a typed error."""
+        if isinstance(given, type | str | bytes) or not isinstance(given, Iterable):
+            raise UnregisteredComponentError(
+                f"system {self.descriptor.name!r}: query {arg}= takes an iterable of component types, got {given!r}"
+            )
+        types = tuple(given)
+        for c in types:
+            if not self._allows(c, self._components):
+                raise UnregisteredComponentError(
+                    f"system {self.descriptor.name!r}: query {arg}= lists {c!r}, which is not a registered component"
+                )
+        return frozenset(types)
+
     def query(self, *components: type, without: Iterable[type] = (), with_: Iterable[type] = ()) -> Iterator[Batch]:
         """Batches over entities with all ``components``; see :meth:`World.query`.
 
-        ``without`` and ``with_`` filter on presence only and need no declaration.
+        ``without`` and ``with_`` filter on presence only and need no declaration; they take
+        iterables of registered component types (anything else raises
+        :class:`~ecs.UnregisteredComponentError` naming the system).
         """
+        if self._state.running is not self._group:
+            raise self._outside()
+        allowed = self._allowed
         for c in components:
-            if c not in self._allowed:
-                raise self._denied(c, "queried")
+            try:
+                if c in allowed:
+                    continue
+            except TypeError:  # unhashable
+                pass
+            raise self._denied(c, "queried")
         comps = tuple(components)
-        exc = frozenset(without)
-        inc = frozenset(comps) | frozenset(with_)
-        assert self._source is not None, "context used outside a tick"
+        exc = _NO_TYPES if type(without) is tuple and not without else self._filter(without, "without")
+        inc = frozenset(comps)
+        if not (type(with_) is tuple and not with_):
+            inc |= self._filter(with_, "with_")
+        assert self._source is not None
         ro = frozenset(comps) - self._writable
         rows, it = self._source._query_for(comps, inc, exc, ro)
         self._matched += rows
@@ -338,22 +404,35 @@ class ExecutionContext:
 
     def get(self, eid: int, ctype: type[T]) -> T:
         """A copy of one entity's component (slow path; declared access required)."""
-        if ctype not in self._allowed:
+        if self._state.running is not self._group:
+            raise self._outside()
+        if not self._allows(ctype, self._allowed):
             raise self._denied(ctype, "read")
-        assert self._source is not None, "context used outside a tick"
+        assert self._source is not None
         return self._source.get(eid, ctype)
 
     def has(self, eid: int, ctype: type) -> bool:
-        assert self._source is not None, "context used outside a tick"
+        """Whether a live entity has ``ctype`` (a registered component; no declaration needed)."""
+        if self._state.running is not self._group:
+            raise self._outside()
+        if not self._allows(ctype, self._components):
+            raise UnregisteredComponentError(
+                f"system {self.descriptor.name!r}: has() takes a registered component type, got {ctype!r}"
+            )
+        assert self._source is not None
         return self._source.has(eid, ctype)
 
     def is_alive(self, eid: int) -> bool:
-        assert self._source is not None, "context used outside a tick"
+        if self._state.running is not self._group:
+            raise self._outside()
+        assert self._source is not None
         return self._source.is_alive(eid)
 
     def resource(self, key: type[T]) -> T:
         """A declared resource. Mutate it in place only if you declared it in ``writes``."""
-        if key not in self._readable_res:
+        if self._state.running is not self._group:
+            raise self._outside()
+        if not self._allows(key, self._readable_res):
             raise self._denied(key, "read resource")
         try:
             return cast(T, self._resources[key])
@@ -362,7 +441,9 @@ class ExecutionContext:
 
     def set_resource(self, value: Any, key: type | None = None) -> None:
         """Replace a resource (deferred, like every command); needs a write declaration."""
+        if self._state.running is not self._group:
+            raise self._outside()
         rtype = key if key is not None else type(value)
-        if rtype not in self._writable_res:
+        if not self._allows(rtype, self._writable_res):
             raise self._denied(rtype, "set resource")
         self.commands.set_resource(value, key)

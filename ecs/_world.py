@@ -64,6 +64,7 @@ from ._errors import (
     CommandError,
     ComponentDefinitionError,
     DuplicateComponentError,
+    EcsError,
     MissingComponentError,
     ResourceError,
     StaleEntityError,
@@ -82,6 +83,7 @@ from .storage import (
     SparseStorage,
     StorageFactory,
 )
+from .storage._protocol import gather_checked
 
 __all__ = ["World", "WorldStats"]
 
@@ -176,9 +178,17 @@ class World:
 
     # -- registration ------------------------------------------------------------------------
     def register_storage(self, name: str, factory: StorageFactory) -> None:
-        """Make a custom storage backend available under ``name``."""
+        """Make a custom storage backend available under ``name``.
+
+        ``name`` is a non-empty str and ``factory`` a callable ``factory(spec)`` returning a
+        :class:`~ecs.storage.ComponentStorage`; anything else raises :class:`~ecs.StorageError`.
+        """
+        if not isinstance(name, str) or not name:
+            raise StorageError(f"register_storage: the name must be a non-empty str, got {name!r}")
         if name == ARCHETYPE or name in self._factories:
             raise StorageError(f"storage {name!r} is already registered")
+        if not callable(factory):
+            raise StorageError(f"register_storage({name!r}): factory must be a callable factory(spec), got {factory!r}")
         self._factories[name] = factory
 
     def register_component(self, ctype: type, storage: str | None = None) -> ComponentSpec:
@@ -187,6 +197,10 @@ class World:
         Registering the same type again with the same storage is a no-op.
         """
         spec = component_spec(ctype)
+        if storage is not None and (not isinstance(storage, str) or not storage):
+            raise StorageError(
+                f"component {spec.name}: storage must be a storage name (a str) or None, got {storage!r}"
+            )
         kind = storage or spec.storage_hint or ("sparse" if spec.is_object else ARCHETYPE)
         if ctype in self._specs:
             if self._kind[ctype] != kind:
@@ -208,7 +222,12 @@ class World:
                 raise StorageError(
                     f"component {spec.name}: unknown storage {kind!r}; known: {sorted([ARCHETYPE, *self._factories])}"
                 )
-            store = factory(spec)
+            try:
+                store = factory(spec)
+            except Exception as exc:
+                raise StorageError(
+                    f"component {spec.name}: the factory of storage {kind!r} raised {type(exc).__name__}: {exc}"
+                ) from exc
             if not isinstance(store, ComponentStorage):
                 raise StorageError(f"storage {kind!r} built {store!r}, which lacks the ComponentStorage methods")
         self._specs[ctype] = spec
@@ -442,7 +461,7 @@ class World:
             row = np.array([int(self.registry.row_of[idx])], dtype=np.int64)
             vals = {f.name: arch.read(row, ctype, f.name)[0] for f in spec.fields}
         else:
-            vals = {f.name: store.gather(one, f.name)[0] for f in spec.fields}
+            vals = {f.name: gather_checked(store, spec, one, f.name)[0] for f in spec.fields}
         return cast(T, spec.make(vals))
 
     def set(self, eid: int, value: Any) -> None:
@@ -664,6 +683,7 @@ class World:
             return self._spawn_into_holes(arch, types, count, values)
         # Memory for a big batch can run out in the middle (ids, table rows, side storages):
         # undo what was taken so a MemoryError leaves no half-spawned entities behind.
+        # A custom storage's insert may raise too: undone the same way, then a StorageError.
         point, length, done = reg.checkpoint(), arch.length, 0
         try:
             fresh = reg.allocate_fresh(count)
@@ -682,10 +702,16 @@ class World:
             for t in arch.side_types:
                 self._storages[t].insert(indices, values[t])
                 done += 1
-        except MemoryError:
+        except Exception as exc:
             placed = arch.length > length  # the table took the rows and the slots were placed
             self._undo_spawn(arch, point, length, (indices, ids) if placed else None, done)
-            raise
+            if not placed or isinstance(exc, MemoryError | EcsError):
+                raise
+            t = arch.side_types[done]
+            raise StorageError(
+                f"storage {self._kind[t]!r} of component {self._specs[t].name}: insert raised "
+                f"{type(exc).__name__}: {exc}; the spawn of {count} entities was undone"
+            ) from exc
         return ids
 
     def _undo_spawn(
@@ -888,7 +914,7 @@ class World:
             if self._kind[ctype] == ARCHETYPE:
                 val_parts.append(arch.column(ctype, field))
             else:
-                val_parts.append(self._storages[ctype].gather(ids & INDEX_MASK, field))
+                val_parts.append(gather_checked(self._storages[ctype], spec, ids & INDEX_MASK, field))
         if not ids_parts:
             return _EMPTY_IDS.copy(), spec.field(field).empty(0)
         ids = np.concatenate(ids_parts)

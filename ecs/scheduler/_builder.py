@@ -25,7 +25,9 @@ Rules checked by ``build()``:
   :class:`~ecs.SchedulerObserver` (or has all of its methods).
 
 A few mistakes cannot wait for ``build()`` and are refused where they are made: a
-``systems`` argument that is not an iterable, and a hook that is not callable.
+``systems`` argument that is not an iterable, and a hook that is not callable or is an
+``async def`` or generator function (it would never run). A system class whose ``run`` is
+``async def`` is refused by ``build()``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from .._errors import (
     UnknownResourceError,
 )
 from .._summary import SchedulerObserver, observer_problem
-from .._system import Interval, System, SystemDescriptor
+from .._system import Interval, System, SystemDescriptor, not_a_plain_function
 from ._types import DEFAULT_TIMEOUT, ErrorPolicy, Mode, SystemSampling, Time, WorkGroup
 
 if TYPE_CHECKING:
@@ -200,10 +202,13 @@ class SchedulerBuilder:
 
     def add_hook(self, kind: str, fn: Hook) -> None:
         """Register a ``pre_tick``, ``post_tick`` or ``maintenance`` callback ``fn(scheduler)``."""
-        if kind not in self._hooks:
+        if not isinstance(kind, str) or kind not in self._hooks:
             raise BuildError(f"unknown hook kind {kind!r}; expected one of {HOOK_KINDS}")
         if not callable(fn):
             raise BuildError(f"{kind} hook must be a callable fn(scheduler), got {fn!r}")
+        problem = not_a_plain_function(fn)
+        if problem is not None:
+            raise BuildError(f"{kind} hook {getattr(fn, '__qualname__', fn)!r} {problem}; write a plain def")
         self._hooks[kind].append(fn)
 
     def on_pre_tick(self, fn: Hook) -> Hook:
@@ -264,6 +269,9 @@ class SchedulerBuilder:
                     raise BuildError(
                         f"group {spec.name!r}: {s!r} is not a system (needs a SystemDescriptor and run(ctx))"
                     )
+                problem = not_a_plain_function(s.run)
+                if problem is not None:
+                    raise BuildError(f"group {spec.name!r}: system {s.descriptor.name!r}: run {problem}")
             specs.append(spec)
         order = sorted(range(len(specs)), key=lambda i: (specs[i].priority, i))
 

@@ -33,6 +33,7 @@ from .._errors import MissingComponentError, StaleEntityError
 from .._query import Batch, iter_batches
 from ..storage import Archetype
 from ..storage._archetype import Chunk
+from ..storage._protocol import gather_checked
 
 if TYPE_CHECKING:
     from .._world import World
@@ -93,7 +94,9 @@ class FrozenView:
                         }
                     else:
                         store = world.storage(c)
-                        copy.columns[c] = {f.name: store.gather(ids & INDEX_MASK, f.name) for f in spec.fields}
+                        copy.columns[c] = {
+                            f.name: gather_checked(store, spec, ids & INDEX_MASK, f.name) for f in spec.fields
+                        }
                 frozen.chunks.append(copy)
             frozen.length = arch.length
             self._archs.append(frozen)

@@ -637,6 +637,7 @@ class Scheduler:
             rt.last_tick = tick
             mark = (len(rt.buffer._cmds), rt.buffer._last_size)
             world.lock(g.name)
+            st.running = g.name  # contexts of this group may be used (see ExecutionContext)
             # Observed runs time each system per the sampling policy (see SystemSampling).
             timed = observing and (
                 every == 1 or rt.last_ns >= rt.heavy_ns or tick % every == rt.phase or rt.force_timed
@@ -645,6 +646,7 @@ class Scheduler:
                 out = self._run_systems(rt, tick, self.elapsed, timed)
             finally:
                 world.lock(None)
+                st.running = None
             result = self._result_of(rt, out)
             results[g.name] = result
             if observing:
@@ -953,8 +955,13 @@ class Scheduler:
         rt.deadline = time.monotonic() + g.spec.timeout
         timed = self._observing and self._timed(rt, tick)
 
+        rt.state.running = g.name
+
         def body(task: Task) -> None:
-            rt.outcome = self._run_systems(rt, tick, rt.state.elapsed, timed)
+            try:
+                rt.outcome = self._run_systems(rt, tick, rt.state.elapsed, timed)
+            finally:
+                rt.state.running = None
 
         rt.task = self._pool.submit(g.name, body)
         return None

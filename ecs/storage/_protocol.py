@@ -15,6 +15,9 @@ Three backends ship with the library:
 
 A plugin can register another backend with ``world.register_storage(name, factory)``; the
 factory receives the component's spec and returns an object satisfying this protocol.
+The world holds a custom storage to it: a factory that raises, a ``gather`` that returns the
+wrong dtype or length (or raises), and an ``insert`` that raises during a spawn (the spawn is
+undone) all surface as a :class:`~ecs.StorageError` naming the storage and the component.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._component import ComponentSpec
+from .._errors import EcsError, StorageError
 
 __all__ = ["ComponentStorage", "StorageFactory"]
 
@@ -60,3 +64,32 @@ class StorageFactory(Protocol):
     """Builds a storage for one component type."""
 
     def __call__(self, spec: ComponentSpec) -> ComponentStorage: ...
+
+
+def gather_checked(
+    store: ComponentStorage, spec: ComponentSpec, indices: NDArray[np.int64], field: str
+) -> NDArray[Any]:
+    """``store.gather(indices, field)``, or a StorageError naming the storage if the result is wrong.
+
+    Every gather of the world, its queries, async copies and snapshots goes through here, so
+    a custom storage that returns the wrong shape or dtype (or raises) is caught where it
+    happens, not as an IndexError deep in numpy or as silently wrong values.
+    """
+    f = spec.field(field)
+    kind = getattr(store, "kind", type(store).__name__)
+    try:
+        arr = store.gather(indices, field)
+    except EcsError:
+        raise
+    except Exception as exc:
+        raise StorageError(
+            f"storage {kind!r} of component {spec.name}: gather of field {field!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    expected = (len(indices), *f.shape)
+    if not isinstance(arr, np.ndarray) or arr.shape != expected or arr.dtype != f.dtype:
+        got = f"{arr.dtype} array of shape {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise StorageError(
+            f"storage {kind!r} of component {spec.name}: gather of field {field!r} returned a {got}, "
+            f"expected {f.dtype} of shape {expected}"
+        )
+    return arr
