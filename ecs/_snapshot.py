@@ -272,7 +272,7 @@ class WorldSnapshot:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the snapshot to ``path`` atomically (a temporary file, then a rename)."""
-        target = Path(path)
+        target = Path(_snapshot_path(path, "save"))
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             with tmp.open("wb") as f:
@@ -285,7 +285,7 @@ class WorldSnapshot:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WorldSnapshot:
         """Read a snapshot file; a damaged, truncated or foreign file raises SnapshotError."""
-        data = Path(path).read_bytes()
+        data = Path(_snapshot_path(path, "load")).read_bytes()
         try:
             return cls.from_bytes(data)
         except SnapshotError as exc:
@@ -533,8 +533,20 @@ def _encode_resource(
     )
 
 
+def _snapshot_path(path: Any, what: str) -> str | os.PathLike[str]:
+    """``path`` when it names a file; a file object gets a hint instead of Path's TypeError."""
+    if isinstance(path, str | os.PathLike):
+        return path
+    raise SnapshotError(
+        f"{what} takes a file path, got {type(path).__name__}; for a file object use "
+        + ("f.write(snapshot.to_bytes())" if what == "save" else "WorldSnapshot.from_bytes(f.read())")
+    )
+
+
 def take_snapshot(world: World, skip_resources: Iterable[type] = ()) -> WorldSnapshot:
     """Copy the whole state of ``world`` (see the module docstring); the world is not changed."""
+    if isinstance(skip_resources, type) or not isinstance(skip_resources, Iterable):
+        raise SnapshotError(f"skip_resources lists resource types (a list such as [Window]), got {skip_resources!r}")
     skip = list(skip_resources)
     for key in skip:
         if not isinstance(key, type):

@@ -8,6 +8,7 @@ world's state hash did not move.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -119,6 +120,18 @@ CASES: list[tuple[str, Callable[[ecs.World, int], object], type[Exception], str]
     ),
     # whole buffers
     ("apply None", lambda w, e: w.apply(None), ecs.CommandError, "expected a CommandBuffer, got NoneType"),  # type: ignore[arg-type]
+    (
+        "snapshot skip None",
+        lambda w, e: w.snapshot(skip_resources=None),  # type: ignore[arg-type]
+        ecs.SnapshotError,
+        "skip_resources lists resource types .* got None",
+    ),
+    (
+        "snapshot skip a type",
+        lambda w, e: w.snapshot(skip_resources=dict),  # type: ignore[arg-type]
+        ecs.SnapshotError,
+        "a list such as",
+    ),
     (
         "snapshot skip ints",
         lambda w, e: w.snapshot(skip_resources=[5]),
@@ -285,3 +298,16 @@ def test_a_spawn_that_runs_out_of_memory_leaves_no_half_spawned_entities(
     again = {Position: (3, 3), Cargo: {"load": 2.0}}
     assert w.spawn_batch(8, again).tolist() == twin.spawn_batch(8, again).tolist()
     assert w.state_hash() == twin.state_hash()
+
+
+@pytest.mark.parametrize("target", [io.BytesIO(), None, 5])
+def test_snapshot_files_are_named_by_path_and_file_objects_get_a_hint(target: Any, tmp_path: Any) -> None:
+    w = ecs.World(components=[Position, Health])
+    w.spawn(Position(xy=(1, 2)), Health(3))
+    snap = w.snapshot()
+    with pytest.raises(ecs.SnapshotError, match=r"save takes a file path, got .*; for a file object use f\.write"):
+        snap.save(target)
+    with pytest.raises(ecs.SnapshotError, match=r"load takes a file path, got .*from_bytes\(f\.read\(\)\)"):
+        ecs.WorldSnapshot.load(target)
+    snap.save(tmp_path / "ok.snap")  # the documented forms still work
+    assert ecs.WorldSnapshot.load(str(tmp_path / "ok.snap")).meta == snap.meta
