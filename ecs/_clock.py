@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Protocol, final, runtime_checkable
 
+from ._checks import is_finite_real, is_int
+
 __all__ = ["Clock", "ManualClock", "MonotonicClock"]
 
 
@@ -46,7 +48,7 @@ class ManualClock:
     __slots__ = ("_lock", "_now")
 
     def __init__(self, start_ns: int = 0) -> None:
-        self._now = start_ns
+        self._now = _ns(start_ns, "start_ns")
         self._lock = threading.Lock()
 
     def now_ns(self) -> int:
@@ -54,15 +56,24 @@ class ManualClock:
 
     def advance(self, seconds: float = 0.0, *, ns: int = 0) -> int:
         """Move forward by ``seconds`` plus ``ns``; returns the new time."""
-        if seconds < 0 or ns < 0:
-            raise ValueError("a monotonic clock cannot go backwards")
+        if not is_finite_real(seconds) or seconds < 0:
+            raise ValueError(f"ManualClock.advance: seconds must be a finite number >= 0, got {seconds!r}")
+        step = round(seconds * 1e9) + _ns(ns, "ns")
         with self._lock:
-            self._now += round(seconds * 1e9) + ns
+            self._now += step
             return self._now
 
     def set(self, now_ns: int) -> None:
         """Jump to ``now_ns`` (not earlier than the current time)."""
+        now_ns = _ns(now_ns, "now_ns")
         with self._lock:
             if now_ns < self._now:
-                raise ValueError("a monotonic clock cannot go backwards")
+                raise ValueError(f"ManualClock.set: a monotonic clock cannot go backwards ({now_ns} < {self._now})")
             self._now = now_ns
+
+
+def _ns(value: object, name: str) -> int:
+    """``value`` as int nanoseconds >= 0, or a ValueError naming ``name`` (a NaN would stop time)."""
+    if not is_int(value) or value < 0:
+        raise ValueError(f"ManualClock: {name} must be an int number of nanoseconds >= 0, got {value!r}")
+    return int(value)
