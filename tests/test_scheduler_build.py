@@ -170,6 +170,21 @@ def test_a_failing_plugin_is_named_and_leaves_the_builder_unchanged() -> None:
         b.add_plugin(object())  # type: ignore[arg-type]
 
 
+def test_a_plugin_is_added_once_and_named_by_a_string() -> None:
+    b = ecs.SchedulerBuilder(make_world())
+    b.add_plugin(GoodPlugin())
+    with pytest.raises(ecs.PluginError, match="plugin 'good' was already added"):
+        b.add_plugin(GoodPlugin())  # its group would be added twice
+
+    class Nameless(GoodPlugin):
+        name = ("not", "a", "string")  # type: ignore[assignment]
+
+    with pytest.raises(ecs.PluginError, match="plugin .*Nameless: its name must be a string"):
+        b.add_plugin(Nameless())
+    assert b.plugins == ("good",)
+    assert [g.name for g in b.plan().groups] == ["plugin-group"]
+
+
 def test_class_based_systems_work_like_decorated_functions() -> None:
     class Mover:
         descriptor = ecs.SystemDescriptor("mover", reads=(Velocity,), writes=(Position,))

@@ -69,7 +69,9 @@ class Plugin(Protocol):
 
     ``register`` is called once, immediately, by ``builder.add_plugin(plugin)``. If it raises,
     the builder is left as it was before the call and a :class:`~ecs.PluginError` naming the
-    plugin is raised.
+    plugin is raised; what it already did to the world (components registered, resources
+    added, entities spawned) stays. A plugin is known by its ``name`` attribute (a string),
+    else its class name, and is added once per builder.
     """
 
     def register(self, world: World, builder: SchedulerBuilder) -> None: ...
@@ -233,8 +235,12 @@ class SchedulerBuilder:
     def add_plugin(self, plugin: Plugin) -> None:
         """Run ``plugin.register(world, self)`` now; undo the builder's changes if it fails."""
         name = getattr(plugin, "name", None) or type(plugin).__qualname__
+        if not isinstance(name, str):
+            raise PluginError(f"plugin {type(plugin).__qualname__}: its name must be a string, got {name!r}")
         if not callable(getattr(plugin, "register", None)):
             raise PluginError(f"plugin {name!r} has no register(world, builder) method")
+        if name in self._plugins:  # its groups and systems would be added twice
+            raise PluginError(f"plugin {name!r} was already added to this builder")
         saved = (
             [dict(g, systems=list(g["systems"])) for g in self._groups],
             {k: list(v) for k, v in self._hooks.items()},
