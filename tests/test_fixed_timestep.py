@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pyglet.clock
@@ -213,9 +214,21 @@ def test_interpolate_blends_previous_and_current() -> None:
     np.testing.assert_allclose(out, [[0.5, 1.0], [12.5, -2.0]])
 
 
-def test_interpolate_refuses_mismatched_shapes() -> None:
-    with pytest.raises(ValueError, match="shape"):
-        interpolate(np.zeros((3, 2)), np.zeros((4, 2)), 0.5)
+@pytest.mark.parametrize(
+    ("args", "out", "message"),
+    [
+        ((np.zeros((3, 2)), np.zeros((4, 2)), 0.5), None, r"previous has shape \(3, 2\), current \(4, 2\)"),
+        ((["a", "b"], [1.0, 2.0], 0.5), None, "previous and current must be numeric arrays"),
+        ((np.zeros(2), np.zeros(2), float("nan")), None, "alpha must be a finite number, got nan"),
+        ((np.zeros(2), np.zeros(2), "0.5"), None, "alpha must be a finite number"),
+        ((np.zeros((3, 2)), np.zeros((3, 2)), 0.5), np.zeros((2, 2)), r"out must be a float array of shape \(3, 2\)"),
+        ((np.zeros(2), np.zeros(2), 0.5), np.zeros(2, dtype=np.int32), "out must be a float array .* int32"),
+        ((np.zeros(2), np.zeros(2), 0.5), [0.0, 0.0], "out must be a float array .* got list"),
+    ],
+)
+def test_interpolate_refuses_what_it_cannot_blend(args: tuple[Any, ...], out: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        interpolate(*args, out=out)
 
 
 # -- driving a scheduler ----------------------------------------------------------------------------------

@@ -291,12 +291,22 @@ def interpolate(
     The CPU counterpart of the render bridge's shader interpolation, for code that draws
     with something else.
     """
-    prev = np.asarray(previous, dtype=np.float32)
-    cur = np.asarray(current, dtype=np.float32)
+    try:
+        prev = np.asarray(previous, dtype=np.float32)
+        cur = np.asarray(current, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"interpolate: previous and current must be numeric arrays ({exc})") from None
     if prev.shape != cur.shape:
         raise ValueError(f"interpolate: previous has shape {prev.shape}, current {cur.shape}")
+    if not is_finite_real(alpha):
+        raise ValueError(f"interpolate: alpha must be a finite number, got {alpha!r}")
     if out is None:
         out = np.empty_like(cur)
+    elif not isinstance(out, np.ndarray) or out.shape != cur.shape or out.dtype.kind != "f":
+        raise ValueError(
+            f"interpolate: out must be a float array of shape {cur.shape}, got "
+            + (f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__)
+        )
     np.subtract(cur, prev, out=out)
     out *= np.float32(alpha)
     out += prev
