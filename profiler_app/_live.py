@@ -196,7 +196,7 @@ class LiveConnection:
                     self.message = f"{exc}; disconnected"
                     break
                 self.status = "disconnected"
-                self.message = f"{exc}; retrying"
+                self.message = f"{exc}; {'retrying' if self.reconnect else 'disconnected'}"
                 if not self.reconnect or self._stop.wait(delay):
                     break
                 continue
@@ -206,7 +206,8 @@ class LiveConnection:
                 break
             except OSError as exc:
                 self.status = "disconnected"
-                self.message = f"cannot connect to {self.address}: {exc.strerror or exc}; retrying"
+                then = "retrying" if self.reconnect else "disconnected"
+                self.message = f"cannot connect to {self.address}: {exc.strerror or exc}; {then}"
                 if not self.reconnect or self._stop.wait(delay):
                     break
                 delay = min(self.max_retry_delay, delay * 2)

@@ -201,6 +201,16 @@ def test_nobody_listening_means_retrying_until_stopped() -> None:
         live.save("never.trace.jsonl")
 
 
+def test_without_reconnect_nobody_listening_ends_disconnected_and_says_so() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    live = LiveConnection("127.0.0.1", port, reconnect=False)
+    live.start()
+    assert wait_for(lambda: not live.running)
+    assert live.status == "disconnected" and live.message.endswith("; disconnected")  # it said "retrying"
+    assert "cannot connect to 127.0.0.1" in live.message
+
+
 # -- bad input: refused by name, and no dead thread behind a stale status ---------------------------------
 @pytest.mark.parametrize(
     ("address", "message"),
