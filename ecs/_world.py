@@ -854,8 +854,11 @@ class World:
                 self._write_values(arch, sel, ctype, vals)
                 continue
             dst = self._edge(arch, ctype, True)
+            if not in_table:  # the side storage first: if it raises, nothing has moved
+                self._side_call(store.insert, ctype, "insert", sel, vals)
             self._move(sel, arch, dst, {ctype: vals} if in_table else {})
-            store.insert(sel, vals)
+            if in_table:
+                store.insert(sel, vals)
 
     def _write_values(
         self, arch: Archetype, sel: NDArray[np.int64], ctype: type, values: Mapping[str, NDArray[Any]]
@@ -874,11 +877,27 @@ class World:
         if not len(idx):
             return
         store = self._storages[ctype]
+        in_table = self._kind[ctype] == ARCHETYPE
         for arch, sel, _ in self._group(idx):
             if ctype not in arch.type_set:
                 continue
+            if not in_table:  # the side storage first: if it raises, nothing has moved
+                self._side_call(store.remove, ctype, "remove", sel)
             self._move(sel, arch, self._edge(arch, ctype, False), {})
-            store.remove(sel)
+            if in_table:
+                store.remove(sel)
+
+    def _side_call(self, method: Callable[..., None], ctype: type, name: str, *args: Any) -> None:
+        """Call a side storage's ``insert``/``remove``; its failure becomes a StorageError naming it."""
+        try:
+            method(*args)
+        except (EcsError, MemoryError):
+            raise
+        except Exception as exc:
+            raise StorageError(
+                f"storage {self._kind[ctype]!r} of component {self._specs[ctype].name}: {name} raised "
+                f"{type(exc).__name__}: {exc}; nothing was changed"
+            ) from exc
 
     def _overwrite(self, ids: NDArray[np.int64], ctype: type, values: Mapping[str, NDArray[Any]]) -> int:
         """Write field values back for those ``ids`` still alive and holding ``ctype``.

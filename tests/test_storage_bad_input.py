@@ -172,3 +172,33 @@ def test_a_storage_whose_insert_raises_leaves_no_half_spawned_entities(spawn: st
         calls[spawn]()
     assert (len(world), world.state_hash()) == (count, before)
     assert world.spawn(Position(xy=(0, 0))) == 3  # the ids it took are free again
+
+
+class _RaisingRemove(_WrongGather):
+    def remove(self, indices: NDArray[np.int64]) -> None:
+        raise RuntimeError("locked")
+
+    def gather(self, indices: NDArray[np.int64], field: str) -> Any:
+        return self.inner.gather(indices, field)  # a correct gather: only remove fails
+
+
+@pytest.mark.parametrize(
+    ("storage", "call", "match"),
+    [
+        (_RaisingInsert, lambda w, ids: w.add(ids, Custom, {"hp": 1.0}), "insert raised RuntimeError: full"),
+        (_RaisingInsert, lambda w, ids: w.add(int(ids[0]), Custom(hp=2.0)), "insert raised RuntimeError: full"),
+        (_RaisingRemove, lambda w, ids: w.remove(ids, Custom), "remove raised RuntimeError: locked"),
+    ],
+    ids=["add many", "add one", "remove"],
+)
+def test_a_storage_that_raises_in_add_or_remove_changes_nothing(storage: Any, call: Any, match: str) -> None:
+    world = make_world()
+    world.register_storage("raising", lambda spec: storage(spec, "dtype"))
+    world.register_component(Custom, storage="raising")
+    ids = world.spawn_batch(3, {Position: None})
+    if storage is _RaisingRemove:
+        world.add(ids, Custom, {"hp": 1.0})  # something to remove
+    before = world.state_hash()
+    with pytest.raises(ecs.StorageError, match=rf"storage 'raising' of component Custom: {match}; nothing was changed"):
+        call(world, ids)
+    assert world.state_hash() == before  # the entities did not move to another archetype
