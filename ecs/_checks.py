@@ -13,7 +13,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-__all__ = ["fits_int64", "is_finite_real", "is_int"]
+__all__ = ["check_count", "fits_int64", "is_finite_real", "is_int"]
 
 
 def is_int(value: Any) -> TypeGuard[int]:
@@ -35,3 +35,12 @@ def is_finite_real(value: Any) -> TypeGuard[float]:
 def fits_int64(value: int) -> bool:
     """True when the int ``value`` fits numpy's int64 (entity ids and counts live there)."""
     return -(2**63) <= value < 2**63
+
+
+def check_count(owner: str, name: str, value: Any, low: int = 1) -> int:
+    """``value`` as a plain int >= ``low``; TypeError (not an int) or ValueError naming ``owner.name``."""
+    if not is_int(value):
+        raise TypeError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+    return int(value)

@@ -26,7 +26,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Final
 
-from .._checks import is_finite_real, is_int
+from .._checks import check_count, is_finite_real, is_int
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._schema import Encoder, line_encoder
 
@@ -35,14 +35,6 @@ __all__ = ["FlightRecorder"]
 _log = logging.getLogger("ecs.trace.flight")
 #: Longest ``prefix``, in UTF-8 bytes: with the tick and suffix a file name stays under 255.
 _MAX_PREFIX: Final = 200
-
-
-def _check_count(name: str, value: Any, low: int) -> int:
-    if not is_int(value):
-        raise TypeError(f"FlightRecorder: {name} must be an int >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"FlightRecorder: {name} must be an int >= {low}, got {value!r}")
-    return int(value)
 
 
 def _ready_directory(directory: Any) -> Path:
@@ -102,7 +94,7 @@ class FlightRecorder(SchedulerObserver):
         max_files: int = 20,
         compress: bool = True,
     ) -> None:
-        keep = _check_count("keep", keep, 1)
+        keep = check_count("FlightRecorder", "keep", keep)
         if not is_int(after) or not 0 <= after < keep:
             raise ValueError(f"FlightRecorder: after must be an int in [0, keep), got {after!r} (keep={keep})")
         after = int(after)
@@ -112,7 +104,7 @@ class FlightRecorder(SchedulerObserver):
                 raise TypeError(f"FlightRecorder: budget_ms must be a finite number > 0 or None, got {budget!r}")
             if not (is_finite_real(budget) and budget > 0):
                 raise ValueError(f"FlightRecorder: budget_ms must be a finite number > 0 or None, got {budget!r}")
-        max_files = _check_count("max_files", max_files, 1)
+        max_files = check_count("FlightRecorder", "max_files", max_files)
         if not isinstance(prefix, str):
             raise TypeError(f"FlightRecorder: prefix must be a str, got {prefix!r}")
         if (

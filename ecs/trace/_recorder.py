@@ -30,7 +30,7 @@ import zlib
 from collections import deque
 from typing import IO, Any, cast
 
-from .._checks import is_int
+from .._checks import check_count, is_int
 from .._errors import EcsError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._schema import Encoder, line_encoder
@@ -147,14 +147,6 @@ def _check_target(target: Any) -> None:
         raise ValueError(f"TraceRecorder: target {target!r} is not open for writing")
 
 
-def _check_positive(name: str, value: Any) -> int:
-    if not is_int(value):
-        raise TypeError(f"TraceRecorder: {name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"TraceRecorder: {name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
 class TraceRecorder(SchedulerObserver):
     """Writes every tick of the scheduler it observes to a trace file or binary stream.
 
@@ -176,8 +168,8 @@ class TraceRecorder(SchedulerObserver):
         encode_every: int = 16,
     ) -> None:
         _check_target(target)
-        flush_every = _check_positive("flush_every", flush_every)
-        encode_every = _check_positive("encode_every", encode_every)
+        flush_every = check_count("TraceRecorder", "flush_every", flush_every)
+        encode_every = check_count("TraceRecorder", "encode_every", encode_every)
         if not is_int(compresslevel):
             raise TypeError(f"TraceRecorder: compresslevel must be an int in 0..9, got {compresslevel!r}")
         if not 0 <= compresslevel <= 9:

@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .._checks import is_finite_real, is_int
+from .._checks import check_count, is_finite_real
 from .._errors import TraceFormatError
 from .._summary import SchedulerInfo, SchedulerObserver, TickSummary
 from ._net import check_bind_host, check_port
@@ -120,15 +120,6 @@ def _check_seconds(owner: str, name: str, value: Any) -> float:
     return float(value)
 
 
-def _check_count(owner: str, name: str, value: Any) -> int:
-    """``value`` as an int >= 1, or a TypeError/ValueError naming ``name``."""
-    if not is_int(value):
-        raise TypeError(f"{owner}: {name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{owner}: {name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
 class LiveStreamServer(SchedulerObserver):
     """Streams a scheduler's trace events to TCP clients (see the module docstring).
 
@@ -151,9 +142,9 @@ class LiveStreamServer(SchedulerObserver):
     ) -> None:
         check_bind_host(host, allow_remote, "the live stream")
         port = check_port(port, "the live stream")
-        queue_size = _check_count("LiveStreamServer", "queue_size", queue_size)
-        client_queue = _check_count("LiveStreamServer", "client_queue", client_queue)
-        max_clients = _check_count("LiveStreamServer", "max_clients", max_clients)
+        queue_size = check_count("LiveStreamServer", "queue_size", queue_size)
+        client_queue = check_count("LiveStreamServer", "client_queue", client_queue)
+        max_clients = check_count("LiveStreamServer", "max_clients", max_clients)
         # select() overflows on an infinite or enormous timeout, killing the server thread
         status_interval = _check_seconds("LiveStreamServer", "status_interval", status_interval)
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
@@ -552,8 +543,8 @@ class LiveStreamClient:
             raise TypeError(f"LiveStreamClient: host must be a str, got {host!r}")
         port = check_port(port, "LiveStreamClient")
         timeout = _check_seconds("LiveStreamClient", "timeout", timeout)
-        max_line = _check_count("LiveStreamClient", "max_line", max_line)
-        max_garbage_run = _check_count("LiveStreamClient", "max_garbage_run", max_garbage_run)
+        max_line = check_count("LiveStreamClient", "max_line", max_line)
+        max_garbage_run = check_count("LiveStreamClient", "max_garbage_run", max_garbage_run)
         self.max_garbage_run = max_garbage_run
         self.rejected = 0
         self.oversized = 0
