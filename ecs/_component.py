@@ -142,13 +142,13 @@ class FieldSpec:
         """
         if self.is_object:
             return value
-        arr = _as_array(value, self, component)
+        arr, rule = _as_array(value, self, component)
         if arr.shape != self.shape:
             raise FieldValueError(
                 f"component {component}.{self.name}: expected shape {self.shape or 'scalar'}, "
                 f"got {arr.shape or 'scalar'}"
             )
-        out = _cast(arr, self, component, copy=False)
+        out = _cast(arr, rule, self, component, copy=False)
         return out if self.shape else out[()]
 
     def coerce_many(self, value: Any, count: int, component: str, copy: bool = True) -> NDArray[Any]:
@@ -169,13 +169,13 @@ class FieldSpec:
             else:
                 out.fill(value)
             return out
-        arr = _as_array(value, self, component)
+        arr, rule = _as_array(value, self, component)
         want = (count, *self.shape)
         if arr.shape == want:
             # Commands copy: the caller may reuse its array before the command is applied.
-            return _cast(arr, self, component, copy=copy)
+            return _cast(arr, rule, self, component, copy=copy)
         if arr.shape == self.shape:
-            return np.broadcast_to(_cast(arr, self, component, copy=False), want)
+            return np.broadcast_to(_cast(arr, rule, self, component, copy=False), want)
         raise FieldValueError(
             f"component {component}.{self.name}: expected shape {want} "
             f"(or {self.shape or 'a scalar'} to broadcast), got {arr.shape}"
@@ -208,7 +208,8 @@ def _cast_rule(src: np.dtype[Any], dst: np.dtype[Any]) -> int:
     return rule
 
 
-def _as_array(value: Any, spec: FieldSpec, component: str) -> NDArray[Any]:
+def _as_array(value: Any, spec: FieldSpec, component: str) -> tuple[NDArray[Any], int]:
+    """``value`` as an array and the rule for casting it to ``spec.dtype`` (refused ones raise)."""
     try:
         arr = np.asarray(value)
     except OverflowError:  # a Python int beyond 64 bits
@@ -217,18 +218,18 @@ def _as_array(value: Any, spec: FieldSpec, component: str) -> NDArray[Any]:
         raise FieldValueError(
             f"component {component}.{spec.name}: cannot convert {type(value).__name__} to {spec.dtype}: {exc}"
         ) from None
-    if _cast_rule(arr.dtype, spec.dtype) == _REFUSE:
+    rule = _cast_rule(arr.dtype, spec.dtype)
+    if rule == _REFUSE:
         if isinstance(value, int) and spec.dtype.kind in "iuf":  # numpy keeps ints past 64 bits as objects
             raise FieldValueError(f"component {component}.{spec.name}: value {value} does not fit {spec.dtype}")
         raise FieldValueError(
             f"component {component}.{spec.name}: dtype {arr.dtype} cannot be stored as {spec.dtype} (same_kind casting)"
         )
-    return arr
+    return arr, rule
 
 
-def _cast(arr: NDArray[Any], spec: FieldSpec, component: str, copy: bool) -> NDArray[Any]:
+def _cast(arr: NDArray[Any], rule: int, spec: FieldSpec, component: str, copy: bool) -> NDArray[Any]:
     """``arr`` (already accepted by :func:`_as_array`) as ``spec.dtype``, every value checked to fit."""
-    rule = _cast_rule(arr.dtype, spec.dtype)
     if rule == _INT_RANGE and arr.size:
         low, high = (0, 1) if spec.dtype.kind == "b" else (np.iinfo(spec.dtype).min, np.iinfo(spec.dtype).max)
         lo, hi = int(arr.min()), int(arr.max())
